@@ -1,0 +1,234 @@
+"""Orchestration: build the flat arrays, run the event kernel in chunks, collect the result tables."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from fastsim.kernels import events as ev
+from fastsim.kernels.htlcs import HTLC_FIELDS, KIND_NAMES, STATE_NAMES, empty_htlc_table
+from fastsim.kernels.routing import COST_MODELS, GRAPH_FIELDS, NO_FAILURE, make_scratch
+from fastsim.network import Network
+
+CHUNK_EVENTS = 1 << 16
+
+
+class InvariantViolation(AssertionError):
+    """A DESIGN.md 2.8 invariant does not hold: a bug in the simulator, never in the input."""
+
+
+@dataclass
+class SimulationResult:
+    """Everything a run produced: Polars tables plus the raw final state for checks."""
+
+    payments: pl.DataFrame
+    nodes: pl.DataFrame
+    channels: pl.DataFrame
+    summary: pl.DataFrame
+    htlcs: pl.DataFrame
+    timings: dict = field(default_factory=dict)
+    state: dict = field(default_factory=dict)
+
+
+def graph_arrays(network: Network) -> tuple:
+    """The network's gossip view as the tuple the routing kernel takes (order of GRAPH_FIELDS)."""
+    cols = {
+        "in_ptr": network.in_ptr, "in_dir": network.in_dir, "dir_src": network.dir_src,
+        "dir_dst": network.dir_dst, "dir_capacity_msat": network.direction_capacity_msat(),
+        "fee_base_msat": network.fee_base_msat, "fee_rate_ppm": network.fee_rate_ppm,
+        "cltv_delta": network.cltv_delta.astype(np.int64), "htlc_min_msat": network.htlc_min_msat,
+        "htlc_max_msat": network.htlc_max_msat, "enabled": network.enabled,
+    }
+    return tuple(cols[name] for name in GRAPH_FIELDS)
+
+
+def engine_params(config, *, seed: int, atomic: bool, debug_invariants: bool) -> np.ndarray:
+    s, e = config.sender, config.engine
+    values = {
+        "mode_atomic": atomic, "cost_model": COST_MODELS[s.cost_model], "mu": s.mu,
+        "apriori": s.apriori_hop_probability, "half_life_s": s.penalty_half_life_s,
+        "attempt_cost_msat": s.attempt_cost_msat, "attempt_cost_ppm": s.attempt_cost_ppm,
+        "maxfeepercent": s.maxfeepercent, "exemptfee_msat": s.exemptfee_msat,
+        "max_hops": e.max_hops, "max_cltv": e.max_cltv, "final_cltv": e.final_cltv_delta,
+        "max_attempts": s.max_attempts, "retry_for_s": s.retry_for_s,
+        "remember_failures": s.remember_failures, "max_accepted_htlcs": e.max_accepted_htlcs,
+        "latency_ms": e.latency_ms, "latency_jitter_ms": e.latency_jitter_ms, "seed": seed,
+        "debug_invariants": debug_invariants,
+    }
+    return np.array([float(values[name]) for name in ev.PARAM_FIELDS])
+
+
+def _grow(arrays: dict[str, np.ndarray], names, needed: int) -> None:
+    for name in names:
+        arr = arrays[name]
+        if arr.shape[0] < needed:
+            new = np.zeros(max(needed, 2 * arr.shape[0]), arr.dtype)
+            new[: arr.shape[0]] = arr
+            arrays[name] = new
+
+
+def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.ndarray,
+             seed: int | None = None, mode: str | None = None, debug_invariants: bool = False,
+             progress: Callable[[int, int], None] | None = None) -> SimulationResult:
+    """Run one scenario: ``workload`` payments on ``network`` starting from ``balances``."""
+    t0 = time.perf_counter()
+    seed = config.seed if seed is None else seed
+    mode = config.engine.mode if mode is None else mode
+    n, m2 = network.n_nodes, network.n_directions
+    k = workload.height
+    capacity = network.direction_capacity_msat()
+    start_balance = np.asarray(balances, dtype=np.int64).copy()
+    reserve = capacity * config.engine.reserve_ppm // 1_000_000
+    chan = {"balance_msat": start_balance.copy(), "inflight_msat": np.zeros(m2, np.int64),
+            "inflight_count": np.zeros(m2, np.int32), "reserve_msat": reserve}
+    pays = {
+        "src": workload["src"].to_numpy().astype(np.int32),
+        "dst": workload["dst"].to_numpy().astype(np.int32),
+        "amount_msat": workload["amount_msat"].to_numpy().astype(np.int64),
+        "t_arrival_s": workload["t_arrival_s"].to_numpy().astype(np.float64),
+        "status": np.zeros(k, np.int8), "reason": np.zeros(k, np.int8),
+        "attempts": np.zeros(k, np.int16), "fee_msat": np.zeros(k, np.int64),
+        "hops": np.zeros(k, np.int8), "t_done_s": np.full(k, np.nan),
+        "pay_first_in": np.full(k, -1, np.int32), "last_reason": np.zeros(k, np.int8),
+    }
+    guess = max(64, 4 * k)
+    attempts = {"payment": np.zeros(guess, np.int32), "number": np.zeros(guess, np.int16),
+                "route_start": np.zeros(guess, np.int64), "n_hops": np.zeros(guess, np.int8),
+                "t_start_s": np.zeros(guess), "fail_direction": np.zeros(guess, np.int32),
+                "fail_amount_msat": np.zeros(guess, np.int64), "fail_reason": np.zeros(guess, np.int8)}
+    routes = {"route_direction": np.zeros(8 * guess, np.int64),
+              "route_amount_msat": np.zeros(8 * guess, np.int64),
+              "route_cltv": np.zeros(8 * guess, np.int64)}
+    know = {"know_head": np.full(n, -1, np.int32), "know_direction": np.zeros(guess, np.int64),
+            "know_amount_msat": np.zeros(guess, np.int64), "know_time_s": np.zeros(guess),
+            "know_payment": np.zeros(guess, np.int32), "know_next": np.zeros(guess, np.int32)}
+    htlcs = empty_htlc_table(8 * guess)
+    heap = {"keys": np.zeros(1024), "ties": np.zeros(1024, np.int64), "vals": np.zeros(1024, np.int64)}
+    nodes = {name: np.zeros(n, np.int64) for name in ev.NODE_FIELDS}
+    counters = np.zeros(len(ev.COUNTER_FIELDS), np.int64)
+    params = engine_params(config, seed=seed, atomic=(mode == "atomic"),
+                           debug_invariants=debug_invariants)
+    graph = graph_arrays(network)
+    scratch = make_scratch(n, m2)
+    own_spendable = np.full(m2, -1, np.int64)
+    fail_amt = np.full(m2, NO_FAILURE, np.int64)
+    fail_age = np.full(m2, np.inf)
+    touched_dirs = np.zeros(m2, np.int64)
+    t_setup = time.perf_counter()
+
+    while True:
+        status = ev.run_events(
+            graph, tuple(chan.values()), tuple(pays.values()), tuple(attempts.values()),
+            tuple(routes.values()), tuple(know.values()), tuple(htlcs.values()),
+            tuple(heap.values()), tuple(nodes.values()), counters, params, scratch, own_spendable,
+            fail_amt, fail_age, touched_dirs, CHUNK_EVENTS)
+        if status == ev.STATUS_DONE:
+            break
+        if status == ev.STATUS_INVARIANT:
+            raise InvariantViolation(
+                f"channel {int(counters[ev.C_BAD_CHANNEL])}: balances and in-flight amounts no longer "
+                "add up to the capacity")
+        if status == ev.STATUS_NEED_SPACE:
+            _grow(htlcs, HTLC_FIELDS, int(counters[ev.C_HTLCS]) + CHUNK_EVENTS)
+            _grow(routes, routes.keys(), int(counters[ev.C_ROUTE]) + 64 * int(params[ev.P_MAX_HOPS]))
+            _grow(attempts, attempts.keys(), int(counters[ev.C_ATTEMPTS]) + CHUNK_EVENTS)
+            _grow(know, [k_ for k_ in know if k_ != "know_head"], int(counters[ev.C_KNOW]) + CHUNK_EVENTS)
+            _grow(heap, heap.keys(), int(counters[ev.C_HEAP]) + CHUNK_EVENTS)
+        if progress is not None:
+            progress(int(np.count_nonzero(pays["status"])), k)
+    if progress is not None:
+        progress(k, k)
+    t_run = time.perf_counter()
+
+    used = {name: arr[: int(counters[ev.C_HTLCS])] for name, arr in htlcs.items()}
+    state = {"capacity_msat": capacity, "start_balance_msat": start_balance, **chan, **pays,
+             **nodes, "htlcs": used, "graph": graph,
+             "route_table": {name: a[: int(counters[ev.C_ROUTE])] for name, a in routes.items()},
+             "attempt_table": {name: a[: int(counters[ev.C_ATTEMPTS])]
+                               for name, a in attempts.items()},
+             "events": int(counters[ev.C_EVENTS])}
+    result = _tables(network, workload, state)
+    result.timings = {"setup_s": t_setup - t0, "simulate_s": t_run - t_setup,
+                      "collect_s": time.perf_counter() - t_run, "events": state["events"]}
+    return result
+
+
+def node_funds(network: Network, per_direction_msat: np.ndarray) -> np.ndarray:
+    """Sum of each node's own side of its channels, exactly in int64."""
+    out = np.zeros(network.n_nodes, np.int64)
+    np.add.at(out, network.dir_src, per_direction_msat)
+    return out
+
+
+def _tables(network: Network, workload: pl.DataFrame, st: dict) -> SimulationResult:
+    status = st["status"]
+    succeeded = status == ev.SUCCEEDED
+    amount = st["amount_msat"]
+    fee = st["fee_msat"]
+    reasons = np.array(ev.REASON_NAMES, dtype=object)[st["reason"]]
+    payments = pl.DataFrame({
+        "id": workload["id"].to_numpy(),
+        "src": st["src"], "dst": st["dst"], "amount_msat": amount,
+        "t_arrival_s": st["t_arrival_s"],
+        "succeeded": succeeded,
+        "failure_reason": pl.Series(reasons.tolist(), dtype=pl.Utf8).replace("", None),
+        "attempts": st["attempts"], "hops": st["hops"],
+        "fee_msat": fee,
+        "fee_ppm": np.where(succeeded, fee * 1e6 / amount, np.nan),
+        "t_done_s": st["t_done_s"],
+        "completion_s": st["t_done_s"] - st["t_arrival_s"],
+    })
+    nodes = pl.DataFrame({
+        "node": np.arange(network.n_nodes, dtype=np.int32),
+        "pubkey": network.pubkey.tolist(), "alias": network.alias.tolist(),
+        "fees_earned_msat": st["fees_earned_msat"], "fees_paid_msat": st["fees_paid_msat"],
+        "sent_msat": st["sent_msat"], "received_msat": st["received_msat"],
+        "forwards": st["forwards"],
+        "funds_start_msat": node_funds(network, st["start_balance_msat"]),
+        "funds_end_msat": node_funds(network, st["balance_msat"]),
+    })
+    b0, b1 = st["start_balance_msat"], st["balance_msat"]
+    channels = pl.DataFrame({
+        "channel": np.arange(network.n_channels, dtype=np.int32),
+        "scid": network.scid.tolist(), "node0": network.node0, "node1": network.node1,
+        "capacity_msat": network.capacity_msat,
+        "balance0_start_msat": b0[0::2], "balance1_start_msat": b0[1::2],
+        "balance0_end_msat": b1[0::2], "balance1_end_msat": b1[1::2],
+    })
+    h = st["htlcs"]
+    htlcs = pl.DataFrame({
+        "id": np.arange(h["payment"].shape[0], dtype=np.int32),
+        **{name: h[name] for name in ("payment", "attempt", "part", "hop")},
+        "kind": pl.Series(np.array(KIND_NAMES, dtype=object)[h["kind"]].tolist(), dtype=pl.Categorical),
+        "state": pl.Series(np.array(STATE_NAMES, dtype=object)[h["state"]].tolist(), dtype=pl.Categorical),
+        **{name: h[name] for name in ("direction", "amount_msat", "cltv_expiry", "t_added_s",
+                                       "t_resolved_s", "funds")},
+    })
+    summary = summarize(payments)
+    return SimulationResult(payments=payments, nodes=nodes, channels=channels, summary=summary,
+                            htlcs=htlcs, state=st)
+
+
+def summarize(payments: pl.DataFrame) -> pl.DataFrame:
+    """One row of headline numbers over a payments table."""
+    ok = payments.filter(pl.col("succeeded"))
+    row = {
+        "payments": payments.height,
+        "succeeded": ok.height,
+        "success_rate": ok.height / payments.height if payments.height else float("nan"),
+        "mean_attempts": payments["attempts"].cast(pl.Float64).mean(),
+        "median_fee_ppm": ok["fee_ppm"].median(),
+        "p95_fee_ppm": ok["fee_ppm"].quantile(0.95, "nearest"),
+        "p50_completion_s": ok["completion_s"].median(),
+        "p95_completion_s": ok["completion_s"].quantile(0.95, "nearest"),
+        "volume_msat": int(payments["amount_msat"].sum()),
+        "volume_succeeded_msat": int(ok["amount_msat"].sum()),
+        "fees_msat": int(ok["fee_msat"].sum()),
+    }
+    for reason in ev.REASON_NAMES[1:]:
+        row[f"failed_{reason}"] = int((payments["failure_reason"] == reason).sum())
+    return pl.DataFrame([row])

@@ -1,0 +1,430 @@
+"""The discrete-event engine: payments, HTLC adds, fulfils and fails on an event heap ordered by (time, seq).
+
+Ground truth (balances, in-flight HTLCs, slots) lives in the channel-state arrays; every hop checks
+it when a node adds an HTLC. Senders route on their own knowledge only (see ``routing``): their own
+balances and the failures they were told about. Atomic mode is the same loop with no concurrency:
+the next payment starts only once the previous one has resolved.
+
+``run_events`` processes at most ``max_events`` events and returns a status so that Python can grow
+the tables, show progress and honour Ctrl-C between chunks.
+"""
+
+import math
+
+import numpy as np
+
+from fastsim.kernels._jit import njit
+from fastsim.kernels.heap import heap_pop, heap_push
+from fastsim.kernels.htlcs import (
+    FAILED,
+    KIND_PAYMENT,
+    SETTLED,
+    associate,
+    htlc_append,
+    payment_ref,
+)
+from fastsim.kernels.routing import (
+    COST_LND,
+    NO_FAILURE,
+    ROUTE_CLTV,
+    ROUTE_FEE_BUDGET,
+    ROUTE_OK,
+    find_route,
+    forward_fee,
+)
+
+EV_ATTEMPT = 0
+EV_ARRIVE = 1
+EV_SETTLE = 2
+EV_FAIL = 3
+
+PENDING = 0
+SUCCEEDED = 1
+FAILED_PAYMENT = 2
+
+REASON_NONE = 0
+REASON_NO_ROUTE = 1
+REASON_LIQUIDITY = 2
+REASON_FEE_BUDGET = 3
+REASON_HTLC_SLOTS = 4
+REASON_CLTV = 5
+REASON_TIMEOUT = 6
+REASON_NAMES = ("", "no_route", "liquidity", "fee_budget", "htlc_slots", "cltv", "timeout")
+
+STATUS_DONE = 0
+STATUS_CHUNK = 1
+STATUS_NEED_SPACE = 2
+STATUS_INVARIANT = 3
+
+CHANNEL_FIELDS = ("balance_msat", "inflight_msat", "inflight_count", "reserve_msat")
+PAYMENT_FIELDS = ("src", "dst", "amount_msat", "t_arrival_s", "status", "reason", "attempts",
+                  "fee_msat", "hops", "t_done_s", "pay_first_in", "last_reason")
+ATTEMPT_FIELDS = ("payment", "number", "route_start", "n_hops", "t_start_s", "fail_direction",
+                  "fail_amount_msat", "fail_reason")
+ROUTE_FIELDS = ("route_direction", "route_amount_msat", "route_cltv")
+KNOW_FIELDS = ("know_head", "know_direction", "know_amount_msat", "know_time_s", "know_payment",
+               "know_next")
+NODE_FIELDS = ("fees_earned_msat", "fees_paid_msat", "sent_msat", "received_msat", "forwards")
+COUNTER_FIELDS = ("n_htlcs", "heap_size", "seq", "n_route", "n_attempts", "n_know", "next_payment",
+                  "events", "bad_channel")
+(C_HTLCS, C_HEAP, C_SEQ, C_ROUTE, C_ATTEMPTS, C_KNOW, C_NEXT_PAYMENT, C_EVENTS,
+ C_BAD_CHANNEL) = range(len(COUNTER_FIELDS))
+
+PARAM_FIELDS = ("mode_atomic", "cost_model", "mu", "apriori", "half_life_s", "attempt_cost_msat",
+                "attempt_cost_ppm", "maxfeepercent", "exemptfee_msat", "max_hops", "max_cltv",
+                "final_cltv", "max_attempts", "retry_for_s", "remember_failures",
+                "max_accepted_htlcs", "latency_ms", "latency_jitter_ms", "seed", "debug_invariants")
+(P_ATOMIC, P_COST, P_MU, P_APRIORI, P_HALF_LIFE, P_ATTEMPT_MSAT, P_ATTEMPT_PPM, P_MAXFEEPCT,
+ P_EXEMPTFEE, P_MAX_HOPS, P_MAX_CLTV, P_FINAL_CLTV, P_MAX_ATTEMPTS, P_RETRY_FOR, P_REMEMBER,
+ P_MAX_HTLCS, P_LATENCY, P_JITTER, P_SEED, P_DEBUG) = range(len(PARAM_FIELDS))
+
+_FORGET_AFTER_HALF_LIVES = 10.0
+
+
+@njit(inline="always")
+def _mix64(x):
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@njit
+def hop_latency_s(seed, payment, attempt_number, hop, kind, latency_ms, jitter_ms):
+    """Latency of one message, a pure function of what it is (so both modes draw the same)."""
+    h = _mix64(np.uint64(seed) + np.uint64(0x9E3779B97F4A7C15) * np.uint64(payment + 1))
+    h = _mix64(h ^ np.uint64((attempt_number * 64 + hop) * 4 + kind))
+    u1 = ((h >> np.uint64(11)) + np.uint64(1)) * (1.0 / 9007199254740993.0)
+    h2 = _mix64(h + np.uint64(0x632BE59BD9B4E019))
+    u2 = (h2 >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+    z = math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+    return (latency_ms + jitter_ms * abs(z)) / 1000.0
+
+
+@njit(inline="always")
+def _schedule(heap, counters, t, kind, obj):
+    keys, ties, vals = heap
+    counters[C_HEAP] = heap_push(keys, ties, vals, counters[C_HEAP], t, counters[C_SEQ],
+                                 obj * 4 + kind)
+    counters[C_SEQ] += 1
+
+
+@njit
+def _check_add(chan, direction, amount, max_htlcs):
+    """Ground-truth check of the node adding an HTLC; returns a failure reason or REASON_NONE."""
+    balance, inflight, inflight_count, reserve = chan
+    if inflight_count[direction] >= max_htlcs:
+        return REASON_HTLC_SLOTS
+    if balance[direction] - amount < reserve[direction]:
+        return REASON_LIQUIDITY
+    return REASON_NONE
+
+
+@njit
+def _lock(chan, direction, amount):
+    balance, inflight, inflight_count, reserve = chan
+    balance[direction] -= amount
+    inflight[direction] += amount
+    inflight_count[direction] += 1
+
+
+@njit
+def _resolve(chan, direction, amount, settled):
+    """Release an HTLC's lock: to the receiving side if settled, back to the sender if failed."""
+    balance, inflight, inflight_count, reserve = chan
+    inflight[direction] -= amount
+    inflight_count[direction] -= 1
+    if settled:
+        balance[direction ^ 1] += amount
+    else:
+        balance[direction] += amount
+
+
+@njit
+def _channel_ok(chan, dir_capacity, direction):
+    balance, inflight, inflight_count, reserve = chan
+    d0 = direction & ~1
+    d1 = d0 + 1
+    if balance[d0] < 0 or balance[d1] < 0 or inflight[d0] < 0 or inflight[d1] < 0:
+        return False
+    return balance[d0] + balance[d1] + inflight[d0] + inflight[d1] == dir_capacity[d0]
+
+
+@njit
+def _load_knowledge(sender, payment, now_s, params, know, fail_amt, fail_age, touched_dirs):
+    """Materialize what ``sender`` learned from failures into per-direction scratch arrays.
+
+    Records too old to matter are unlinked on the way. Returns how many directions were touched.
+    """
+    know_head, know_direction, know_amount, know_time, know_payment, know_next = know
+    half_life = params[P_HALF_LIFE]
+    remember = params[P_REMEMBER] != 0.0
+    lnd = int(params[P_COST]) == COST_LND
+    n = 0
+    prev = -1
+    r = know_head[sender]
+    while r != -1:
+        nxt = know_next[r]
+        age = max(now_s - know_time[r], 0.0)
+        own = know_payment[r] == payment
+        if not own and (not remember or age > _FORGET_AFTER_HALF_LIVES * half_life):
+            if prev == -1:
+                know_head[sender] = nxt
+            else:
+                know_next[prev] = nxt
+            r = nxt
+            continue
+        if own or lnd or age < half_life:
+            e = know_direction[r]
+            if fail_amt[e] == NO_FAILURE:
+                touched_dirs[n] = e
+                n += 1
+                fail_age[e] = age
+            fail_amt[e] = min(fail_amt[e], know_amount[r])
+            fail_age[e] = min(fail_age[e], age)
+        prev = r
+        r = nxt
+    return n
+
+
+@njit
+def _finish(pays, p, status, reason, t):
+    (src, dst, amount, t_arrival, pay_status, pay_reason, attempts, fee, hops, t_done,
+     pay_first_in, last_reason) = pays
+    pay_status[p] = status
+    pay_reason[p] = reason
+    t_done[p] = t
+
+
+@njit
+def _start_attempt(p, t, graph, chan, pays, attempts, routes, know, htlcs, heap, counters, params,
+                   scratch, own_spendable, fail_amt, fail_age, touched_dirs):
+    """The sender of payment ``p`` computes a route on its knowledge and offers the first HTLC.
+
+    Returns the direction it locked, or -1 when the payment ended instead."""
+    (in_ptr, in_dir, dir_src, dir_dst, dir_capacity, fee_base, fee_rate, cltv_delta, htlc_min,
+     htlc_max, enabled) = graph
+    (src, dst, amount, t_arrival, pay_status, pay_reason, attempts_made, fee, hops, t_done,
+     pay_first_in, last_reason) = pays
+    (att_payment, att_number, att_route_start, att_n_hops, att_t_start, att_fail_dir, att_fail_amt,
+     att_fail_reason) = attempts
+    route_dir, route_amt, route_cltv = routes
+    balance, inflight, inflight_count, reserve = chan
+    s = src[p]
+    if attempts_made[p] >= params[P_MAX_ATTEMPTS]:
+        _finish(pays, p, FAILED_PAYMENT, last_reason[p], t)
+        return -1
+    if attempts_made[p] > 0 and t - t_arrival[p] >= params[P_RETRY_FOR]:
+        _finish(pays, p, FAILED_PAYMENT, REASON_TIMEOUT, t)
+        return -1
+    max_htlcs = params[P_MAX_HTLCS]
+    n_known = _load_knowledge(s, p, t, params, know, fail_amt, fail_age, touched_dirs)
+    budget = max(int(amount[p] * params[P_MAXFEEPCT] / 100.0), int(params[P_EXEMPTFEE]))
+    start = counters[C_ROUTE]
+    n_hops, status = find_route(
+        s, dst[p], amount[p], t, graph, own_spendable, fail_amt, fail_age, int(params[P_COST]),
+        params[P_MU], params[P_APRIORI], params[P_HALF_LIFE], params[P_ATTEMPT_MSAT],
+        params[P_ATTEMPT_PPM], budget, int(params[P_MAX_HOPS]), int(params[P_MAX_CLTV]),
+        int(params[P_FINAL_CLTV]), scratch, route_dir[start:], route_amt[start:],
+        route_cltv[start:])
+    for i in range(n_known):
+        fail_amt[touched_dirs[i]] = NO_FAILURE
+        fail_age[touched_dirs[i]] = np.inf
+    if status != ROUTE_OK:
+        reason = last_reason[p]
+        if reason == REASON_NONE:
+            if status == ROUTE_FEE_BUDGET:
+                reason = REASON_FEE_BUDGET
+            elif status == ROUTE_CLTV:
+                reason = REASON_CLTV
+            else:
+                reason = REASON_NO_ROUTE
+        _finish(pays, p, FAILED_PAYMENT, reason, t)
+        return -1
+    a = counters[C_ATTEMPTS]
+    counters[C_ATTEMPTS] += 1
+    counters[C_ROUTE] += n_hops
+    att_payment[a] = p
+    att_number[a] = attempts_made[p]
+    att_route_start[a] = start
+    att_n_hops[a] = n_hops
+    att_t_start[a] = t
+    att_fail_dir[a] = -1
+    att_fail_amt[a] = 0
+    att_fail_reason[a] = REASON_NONE
+    attempts_made[p] += 1
+    e0 = route_dir[start]
+    reason = _check_add(chan, e0, route_amt[start], max_htlcs)
+    if reason != REASON_NONE:  # cannot happen: the route used the sender's own spendable balance
+        _finish(pays, p, FAILED_PAYMENT, reason, t)
+        return -1
+    h = htlc_append(htlcs, counters[C_HTLCS], p, a, 0, 0, KIND_PAYMENT, e0, route_amt[start],
+                    route_cltv[start], t)
+    counters[C_HTLCS] += 1
+    _lock(chan, e0, route_amt[start])
+    _schedule(heap, counters, t + hop_latency_s(params[P_SEED], p, att_number[a], 0, EV_ARRIVE,
+                                                params[P_LATENCY], params[P_JITTER]), EV_ARRIVE, h)
+    return e0
+
+
+@njit
+def run_events(graph, chan, pays, attempts, routes, know, htlcs, heap, nodes, counters, params,
+               scratch, own_spendable, fail_amt, fail_age, touched_dirs, max_events):
+    """Process up to ``max_events`` events; returns a ``STATUS_*`` code."""
+    (in_ptr, in_dir, dir_src, dir_dst, dir_capacity, fee_base, fee_rate, cltv_delta, htlc_min,
+     htlc_max, enabled) = graph
+    balance, inflight, inflight_count, reserve = chan
+    (src, dst, amount, t_arrival, pay_status, pay_reason, attempts_made, fee, hops, t_done,
+     pay_first_in, last_reason) = pays
+    (att_payment, att_number, att_route_start, att_n_hops, att_t_start, att_fail_dir, att_fail_amt,
+     att_fail_reason) = attempts
+    route_dir, route_amt, route_cltv = routes
+    know_head, know_direction, know_amount, know_time, know_payment, know_next = know
+    (h_payment, h_attempt, h_part, h_hop, h_kind, h_state, h_direction, h_amount, h_cltv,
+     h_t_added, h_t_resolved, h_funds, h_first_in, h_next_in) = htlcs
+    keys, ties, vals = heap
+    fees_earned, fees_paid, sent, received, forwards = nodes
+    n_payments = src.shape[0]
+    atomic = params[P_ATOMIC] != 0.0
+    debug = params[P_DEBUG] != 0.0
+    max_htlcs = params[P_MAX_HTLCS]
+    max_hops = int(params[P_MAX_HOPS])
+    processed = 0
+    while processed < max_events:
+        # room for what one event can add: an HTLC, a route, an attempt, a record, two heap entries
+        if (counters[C_HTLCS] + 1 > h_payment.shape[0]
+                or counters[C_ROUTE] + max_hops > route_dir.shape[0]
+                or counters[C_ATTEMPTS] + 1 > att_payment.shape[0]
+                or counters[C_KNOW] + 1 > know_direction.shape[0]
+                or counters[C_HEAP] + 2 > keys.shape[0]):
+            return STATUS_NEED_SPACE
+        nxt_p = counters[C_NEXT_PAYMENT]
+        start_payment = False
+        if nxt_p < n_payments:
+            if counters[C_HEAP] == 0:
+                start_payment = True
+            elif not atomic and t_arrival[nxt_p] <= keys[0]:
+                start_payment = True
+        if start_payment:
+            counters[C_NEXT_PAYMENT] += 1
+            t = t_arrival[nxt_p]
+            kind = EV_ATTEMPT
+            obj = nxt_p
+        elif counters[C_HEAP] > 0:
+            t = keys[0]
+            val = vals[0]
+            counters[C_HEAP] = heap_pop(keys, ties, vals, counters[C_HEAP])
+            kind = val & 3
+            obj = val >> 2
+        else:
+            return STATUS_DONE
+        processed += 1
+        counters[C_EVENTS] += 1
+        touched = -1
+
+        if kind == EV_ATTEMPT:
+            p = obj
+            s = src[p]
+            _fill_own(s, graph, chan, max_htlcs, own_spendable, True)
+            touched = _start_attempt(p, t, graph, chan, pays, attempts, routes, know, htlcs, heap,
+                                     counters, params, scratch, own_spendable, fail_amt, fail_age,
+                                     touched_dirs)
+            _fill_own(s, graph, chan, max_htlcs, own_spendable, False)
+        elif kind == EV_ARRIVE:
+            h = obj
+            p = h_payment[h]
+            a = h_attempt[h]
+            hop = h_hop[h]
+            start = att_route_start[a]
+            if hop == att_n_hops[a] - 1:
+                # the receiver got the whole payment: it releases the preimage
+                _schedule(heap, counters, t + hop_latency_s(params[P_SEED], p, att_number[a], hop,
+                                                            EV_SETTLE, params[P_LATENCY],
+                                                            params[P_JITTER]), EV_SETTLE, h)
+                associate(h_funds, h_first_in, h_next_in, pay_first_in, h, payment_ref(p))
+            else:
+                e2 = route_dir[start + hop + 1]
+                amt2 = route_amt[start + hop + 1]
+                reason = _check_add(chan, e2, amt2, max_htlcs)
+                if reason == REASON_NONE and route_cltv[start + hop] > params[P_MAX_CLTV]:
+                    reason = REASON_CLTV
+                if reason == REASON_NONE:
+                    h2 = htlc_append(htlcs, counters[C_HTLCS], p, a, h_part[h], hop + 1,
+                                     KIND_PAYMENT, e2, amt2, route_cltv[start + hop + 1], t)
+                    counters[C_HTLCS] += 1
+                    _lock(chan, e2, amt2)
+                    touched = e2
+                    associate(h_funds, h_first_in, h_next_in, pay_first_in, h, h2)
+                    _schedule(heap, counters,
+                              t + hop_latency_s(params[P_SEED], p, att_number[a], hop + 1,
+                                                EV_ARRIVE, params[P_LATENCY], params[P_JITTER]),
+                              EV_ARRIVE, h2)
+                else:
+                    att_fail_dir[a] = e2
+                    att_fail_amt[a] = amt2
+                    att_fail_reason[a] = reason
+                    _schedule(heap, counters,
+                              t + hop_latency_s(params[P_SEED], p, att_number[a], hop, EV_FAIL,
+                                                params[P_LATENCY], params[P_JITTER]), EV_FAIL, h)
+        else:
+            h = obj
+            settled = kind == EV_SETTLE
+            e = h_direction[h]
+            _resolve(chan, e, h_amount[h], settled)
+            touched = e
+            h_state[h] = SETTLED if settled else FAILED
+            h_t_resolved[h] = t
+            p = h_payment[h]
+            a = h_attempt[h]
+            # the resolution travels on to every incoming HTLC that funded this one
+            g = h_first_in[h]
+            while g != -1:
+                _schedule(heap, counters,
+                          t + hop_latency_s(params[P_SEED], p, att_number[a], h_hop[g], kind,
+                                            params[P_LATENCY], params[P_JITTER]), kind, g)
+                g = h_next_in[g]
+            if h_hop[h] == 0:
+                s = src[p]
+                if settled:
+                    start = att_route_start[a]
+                    n = att_n_hops[a]
+                    total_fee = route_amt[start] - amount[p]
+                    fee[p] = total_fee
+                    hops[p] = n
+                    fees_paid[s] += total_fee
+                    sent[s] += amount[p]
+                    received[dst[p]] += amount[p]
+                    for i in range(1, n):
+                        node = dir_src[route_dir[start + i]]
+                        fees_earned[node] += route_amt[start + i - 1] - route_amt[start + i]
+                        forwards[node] += 1
+                    _finish(pays, p, SUCCEEDED, REASON_NONE, t)
+                else:
+                    last_reason[p] = att_fail_reason[a]
+                    r = counters[C_KNOW]
+                    counters[C_KNOW] += 1
+                    know_direction[r] = att_fail_dir[a]
+                    know_amount[r] = att_fail_amt[a] if att_fail_reason[a] == REASON_LIQUIDITY else 0
+                    know_time[r] = t
+                    know_payment[r] = p
+                    know_next[r] = know_head[s]
+                    know_head[s] = r
+                    _schedule(heap, counters, t, EV_ATTEMPT, p)
+        if debug and touched >= 0 and not _channel_ok(chan, dir_capacity, touched):
+            counters[C_BAD_CHANNEL] = touched >> 1
+            return STATUS_INVARIANT
+    return STATUS_CHUNK
+
+
+@njit
+def _fill_own(sender, graph, chan, max_htlcs, own_spendable, fill):
+    """Set (or clear) the sender's own spendable balances: what it knows of its own channels."""
+    (in_ptr, in_dir, dir_src, dir_dst, dir_capacity, fee_base, fee_rate, cltv_delta, htlc_min,
+     htlc_max, enabled) = graph
+    balance, inflight, inflight_count, reserve = chan
+    # the sender's outgoing directions are the reverses of its incoming ones
+    for k in range(in_ptr[sender], in_ptr[sender + 1]):
+        e = in_dir[k] ^ 1
+        if fill and enabled[e] and inflight_count[e] < max_htlcs:
+            own_spendable[e] = balance[e] - reserve[e]
+        else:
+            own_spendable[e] = -1

@@ -1,0 +1,187 @@
+"""Source routing: a backwards, amount-aware Dijkstra from the receiver over the sender's knowledge.
+
+The search starts at the receiver with the amount to deliver and walks incoming directions, adding
+each forwarding node's BOLT #7 fee to the amount it must receive (as lnd and Core Lightning do).
+It reads only gossip (capacity, policy, enabled), the sender's own spendable balances and what the
+sender's failures taught it; ground-truth balances of other nodes are not among its inputs.
+
+Tuples of arrays are passed in the orders of ``GRAPH_FIELDS`` and ``SCRATCH_FIELDS``.
+"""
+
+import math
+
+import numpy as np
+
+from fastsim.kernels._jit import njit
+from fastsim.kernels.heap import heap_pop, heap_push
+
+GRAPH_FIELDS = ("in_ptr", "in_dir", "dir_src", "dir_dst", "dir_capacity_msat", "fee_base_msat",
+                "fee_rate_ppm", "cltv_delta", "htlc_min_msat", "htlc_max_msat", "enabled")
+SCRATCH_FIELDS = ("dist", "amt", "prob", "hops", "cltv", "next_dir", "mark", "touched",
+                  "heap_keys", "heap_ties", "heap_vals")
+
+COST_FEE = 0
+COST_LND = 1
+COST_PROBABILITY = 2
+COST_MODELS = {"fee": COST_FEE, "lnd": COST_LND, "probability": COST_PROBABILITY}
+
+ROUTE_OK = 0
+ROUTE_NONE = 1
+ROUTE_FEE_BUDGET = 2
+ROUTE_CLTV = 3
+
+NO_FAILURE = np.iinfo(np.int64).max
+LND_MIN_HOP_PROBABILITY = 0.01  # hops below this are skipped, as lnd's minimum route probability
+
+
+def make_scratch(n_nodes: int, n_directions: int):
+    """Per-search working arrays, reused across searches (only touched entries are reset)."""
+    heap = n_directions + n_nodes + 1
+    return (np.zeros(n_nodes), np.zeros(n_nodes, np.int64), np.zeros(n_nodes),
+            np.zeros(n_nodes, np.int32), np.zeros(n_nodes, np.int64), np.full(n_nodes, -1, np.int64),
+            np.zeros(n_nodes, np.int8), np.zeros(n_nodes, np.int32), np.zeros(heap),
+            np.zeros(heap, np.int64), np.zeros(heap, np.int64))
+
+
+@njit(inline="always")
+def forward_fee(fee_base_msat, fee_rate_ppm, amount_msat):
+    """BOLT #7: base + floor(amount * ppm / 1e6), in integer msat."""
+    return fee_base_msat + (amount_msat * fee_rate_ppm) // 1_000_000
+
+
+@njit
+def hop_probability(cost_model, amount, capacity, fail_amt, fail_age_s, apriori, half_life_s):
+    """Success probability of a remote hop as the sender believes it."""
+    if cost_model == COST_LND:
+        if amount >= fail_amt:
+            # lnd's mission control: the penalty of a failure decays back to the a-priori value
+            return apriori * (1.0 - 0.5 ** (fail_age_s / half_life_s))
+        return apriori
+    upper = capacity if fail_amt == NO_FAILURE else min(capacity, fail_amt - 1)
+    if amount > upper:
+        return 0.0
+    # uniform prior over liquidity in [0, upper]: P(liquidity >= amount)
+    return (upper + 1 - amount) / (upper + 1)
+
+
+@njit
+def find_route(source, target, amount_msat, now_s, graph, own_spendable, fail_amt, fail_age_s,
+               cost_model, mu, apriori, half_life_s, attempt_cost_msat, attempt_cost_ppm,
+               fee_budget_msat, max_hops, max_cltv, final_cltv, scratch, route_dir, route_amt,
+               route_cltv):
+    """Cheapest route ``source -> target`` for ``amount_msat`` on the sender's knowledge.
+
+    ``own_spendable[e]`` is the sender's spendable amount on its own direction e (-1 elsewhere or
+    when e has no free HTLC slot). Remote direction e is excluded for amounts >= ``fail_amt[e]``
+    under the fee and probability models; under lnd's model that failure lowers its probability.
+    Writes the route into ``route_*`` (hop order, amounts and CLTV expiries of each hop's HTLC) and
+    returns (n_hops, status).
+    """
+    (in_ptr, in_dir, dir_src, dir_dst, dir_capacity_msat, fee_base_msat, fee_rate_ppm, cltv_delta,
+     htlc_min_msat, htlc_max_msat, enabled) = graph
+    dist, amt, prob, hops, cltv, next_dir, mark, touched, heap_keys, heap_ties, heap_vals = scratch
+    n_touched = 0
+    attempt_cost = attempt_cost_msat + (amount_msat * attempt_cost_ppm) / 1e6
+
+    dist[target] = 0.0
+    amt[target] = amount_msat
+    prob[target] = 1.0
+    hops[target] = 0
+    cltv[target] = final_cltv
+    next_dir[target] = -1
+    mark[target] = 1
+    touched[n_touched] = target
+    n_touched += 1
+    size = heap_push(heap_keys, heap_ties, heap_vals, 0, 0.0, target, target)
+    pruned_budget = False
+    pruned_cltv = False
+    found = False
+    while size > 0:
+        key = heap_keys[0]
+        u = heap_vals[0]
+        size = heap_pop(heap_keys, heap_ties, heap_vals, size)
+        if mark[u] == 2 or key > dist[u]:
+            continue
+        mark[u] = 2
+        if u == source:
+            found = True
+            break
+        if hops[u] >= max_hops:
+            pruned_cltv = True
+            continue
+        hop_amount = amt[u]
+        for k in range(in_ptr[u], in_ptr[u + 1]):
+            e = in_dir[k]
+            v = dir_src[e]
+            if mark[v] == 2:
+                continue
+            if hop_amount < htlc_min_msat[e] or hop_amount > htlc_max_msat[e]:
+                continue
+            if v == source:
+                if own_spendable[e] < hop_amount:
+                    continue
+                fee = 0
+                p = 1.0
+                new_cltv = cltv[u]
+            else:
+                if not enabled[e] or hop_amount > dir_capacity_msat[e]:
+                    continue
+                if cost_model != COST_LND and hop_amount >= fail_amt[e]:
+                    continue
+                p = 1.0
+                if cost_model != COST_FEE:
+                    p = hop_probability(cost_model, hop_amount, dir_capacity_msat[e], fail_amt[e],
+                                        fail_age_s[e], apriori, half_life_s)
+                    if p <= 0.0 or (cost_model == COST_LND and p < LND_MIN_HOP_PROBABILITY):
+                        continue
+                fee = forward_fee(fee_base_msat[e], fee_rate_ppm[e], hop_amount)
+                new_cltv = cltv[u] + cltv_delta[e]
+            new_amt = hop_amount + fee
+            if new_amt - amount_msat > fee_budget_msat:
+                pruned_budget = True
+                continue
+            if new_cltv > max_cltv:
+                pruned_cltv = True
+                continue
+            new_prob = prob[u] * p
+            if cost_model == COST_FEE:
+                new_dist = dist[u] + fee
+            elif cost_model == COST_PROBABILITY:
+                new_dist = dist[u] + fee + mu * (hop_amount / 1000.0) * -math.log(p)
+            else:
+                new_dist = (new_amt - amount_msat) + attempt_cost / new_prob
+            if mark[v] == 0:
+                touched[n_touched] = v
+                n_touched += 1
+            elif new_dist >= dist[v]:
+                continue
+            mark[v] = 1
+            dist[v] = new_dist
+            amt[v] = new_amt
+            prob[v] = new_prob
+            hops[v] = hops[u] + 1
+            cltv[v] = new_cltv
+            next_dir[v] = e
+            size = heap_push(heap_keys, heap_ties, heap_vals, size, new_dist, v, v)
+
+    n_hops = 0
+    if found:
+        node = source
+        while node != target:
+            e = next_dir[node]
+            nxt = dir_dst[e]
+            route_dir[n_hops] = e
+            route_amt[n_hops] = amt[nxt]
+            route_cltv[n_hops] = cltv[nxt]
+            n_hops += 1
+            node = nxt
+    for i in range(n_touched):
+        mark[touched[i]] = 0
+        next_dir[touched[i]] = -1
+    if found:
+        return n_hops, ROUTE_OK
+    if pruned_budget:
+        return 0, ROUTE_FEE_BUDGET
+    if pruned_cltv:
+        return 0, ROUTE_CLTV
+    return 0, ROUTE_NONE
