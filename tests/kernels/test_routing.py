@@ -1,0 +1,144 @@
+"""The routing kernel against hand-computed routes and its brute-force twin."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fastsim.engine import graph_arrays
+from fastsim.kernels.routing import (
+    COST_FEE,
+    COST_LND,
+    COST_PROBABILITY,
+    NO_FAILURE,
+    ROUTE_CLTV,
+    ROUTE_FEE_BUDGET,
+    ROUTE_NONE,
+    ROUTE_OK,
+    find_route,
+    make_scratch,
+)
+from fastsim.network import Network
+from tests.naive import cheapest_route_fee
+
+BIG = 10**12
+
+
+def make_network(n, edges, *, ppm=None, base=None, cltv=None, cap=10**9, enabled=None):
+    m = len(edges)
+    return Network(
+        pubkey=[f"n{i}" for i in range(n)], scid=[f"c{i}" for i in range(m)],
+        node0=[a for a, _ in edges], node1=[b for _, b in edges], capacity_msat=[cap] * m,
+        fee_base_msat=base if base is not None else [1000] * 2 * m,
+        fee_rate_ppm=ppm if ppm is not None else [100] * 2 * m,
+        cltv_delta=cltv if cltv is not None else [40] * 2 * m,
+        htlc_min_msat=[0] * 2 * m, htlc_max_msat=[cap] * 2 * m,
+        enabled=enabled if enabled is not None else [True] * 2 * m)
+
+
+def route(net, source, target, amount, *, cost=COST_FEE, own=None, fail=None, budget=BIG,
+          max_hops=20, max_cltv=2016, final_cltv=18, mu=1.0):
+    m2 = net.n_directions
+    own_spendable = np.full(m2, -1, np.int64)
+    for e in range(m2):
+        if net.dir_src[e] == source:
+            own_spendable[e] = BIG if own is None else own.get(e, BIG)
+    fail_amt = np.full(m2, NO_FAILURE, np.int64)
+    for e, a in (fail or {}).items():
+        fail_amt[e] = a
+    fail_age = np.full(m2, 1.0)
+    rd = np.zeros(max_hops + 1, np.int64)
+    ra = np.zeros(max_hops + 1, np.int64)
+    rc = np.zeros(max_hops + 1, np.int64)
+    n_hops, status = find_route(source, target, amount, 0.0, graph_arrays(net), own_spendable,
+                                fail_amt, fail_age, cost, mu, 0.6, 3600.0, 100_000.0, 1000.0,
+                                budget, max_hops, max_cltv, final_cltv,
+                                make_scratch(net.n_nodes, m2), rd, ra, rc)
+    return status, rd[:n_hops].tolist(), ra[:n_hops].tolist(), rc[:n_hops].tolist()
+
+
+# 0 -> 1 -> 2 (node 1 charges 1000 + 200 ppm) and 0 -> 3 -> 2 (node 3 charges 1000 + 400 ppm)
+DIAMOND = dict(n=4, edges=[(0, 1), (1, 2), (0, 3), (3, 2)],
+               ppm=[100, 100, 200, 200, 300, 300, 400, 400])
+
+
+def test_cheapest_route_amounts_and_cltv_exact():
+    net = make_network(**DIAMOND)
+    status, dirs, amts, cltvs = route(net, 0, 2, 100_000_000)
+    assert status == ROUTE_OK
+    assert dirs == [0, 2]
+    # node 1 forwards 100_000_000 over direction 2: 1000 + 100_000_000 * 200 // 1e6 = 21_000
+    assert amts == [100_021_000, 100_000_000]
+    assert cltvs == [18 + 40, 18]
+
+
+def test_sender_own_balance_and_failures_steer_the_route():
+    net = make_network(**DIAMOND)
+    status, dirs, _, _ = route(net, 0, 2, 100_000_000, own={0: 50_000_000})
+    assert status == ROUTE_OK and dirs == [4, 6]
+    status, dirs, _, _ = route(net, 0, 2, 100_000_000, fail={2: 100_000_000})
+    assert dirs == [4, 6]
+    # a failure at a larger amount does not exclude a smaller one
+    status, dirs, _, _ = route(net, 0, 2, 100_000_000, fail={2: 100_000_001})
+    assert dirs == [0, 2]
+
+
+def test_budget_cltv_and_no_route_reasons():
+    net = make_network(**DIAMOND)
+    assert route(net, 0, 2, 100_000_000, budget=20_000)[0] == ROUTE_FEE_BUDGET
+    assert route(net, 0, 2, 100_000_000, max_cltv=57)[0] == ROUTE_CLTV
+    assert route(net, 0, 2, 100_000_000, max_hops=1)[0] == ROUTE_CLTV
+    disabled = make_network(**DIAMOND, enabled=[True, True, False, True, True, True, False, True])
+    assert route(disabled, 0, 2, 100_000_000)[0] == ROUTE_NONE
+
+
+def test_probability_model_prefers_big_channels():
+    # same fees, but the channel through node 3 is far bigger
+    net = Network(pubkey=list("abcd"), scid=["a", "b", "c", "d"], node0=[0, 1, 0, 3],
+                  node1=[1, 2, 3, 2], capacity_msat=[2 * 10**8, 2 * 10**8, 10**10, 10**10],
+                  fee_base_msat=[0] * 8, fee_rate_ppm=[10] * 8, cltv_delta=[40] * 8,
+                  htlc_min_msat=[0] * 8, htlc_max_msat=[10**10] * 8, enabled=[True] * 8)
+    assert route(net, 0, 2, 10**8, cost=COST_FEE)[1] == [0, 2]  # tie on fee: lower index wins
+    assert route(net, 0, 2, 10**8, cost=COST_PROBABILITY)[1] == [4, 6]
+    assert route(net, 0, 2, 10**8, cost=COST_LND)[0] == ROUTE_OK
+
+
+@st.composite
+def random_graphs(draw):
+    n = draw(st.integers(3, 7))
+    m = draw(st.integers(2, 12))
+    edges = []
+    for _ in range(m):
+        a = draw(st.integers(0, n - 1))
+        b = draw(st.integers(0, n - 2))
+        edges.append((a, b if b < a else b + 1))
+    k = 2 * m
+    ppm = draw(st.lists(st.integers(0, 5000), min_size=k, max_size=k))
+    base = draw(st.lists(st.integers(0, 5000), min_size=k, max_size=k))
+    cltv = draw(st.lists(st.integers(5, 200), min_size=k, max_size=k))
+    enabled = draw(st.lists(st.booleans(), min_size=k, max_size=k))
+    net = make_network(n, edges, ppm=ppm, base=base, cltv=cltv, enabled=enabled)
+    fail = draw(st.dictionaries(st.integers(0, k - 1), st.integers(0, 2 * 10**8), max_size=3))
+    amount = draw(st.integers(1, 5 * 10**8))
+    budget = draw(st.sampled_from([BIG, 50_000, 500_000]))
+    max_cltv = draw(st.sampled_from([2016, 250]))
+    return net, fail, amount, budget, max_cltv
+
+
+@settings(max_examples=150, deadline=None)
+@given(random_graphs())
+def test_fee_model_matches_brute_force(case):
+    net, fail, amount, budget, max_cltv = case
+    status, dirs, amts, _ = route(net, 0, 1, amount, fail=fail, budget=budget, max_cltv=max_cltv)
+    own = np.where(net.dir_src == 0, BIG, -1)
+    fail_amt = np.full(net.n_directions, NO_FAILURE, np.int64)
+    for e, a in fail.items():
+        fail_amt[e] = a
+    best = cheapest_route_fee(0, 1, amount, graph_arrays(net), own, fail_amt, fee_budget=budget,
+                              max_hops=20, max_cltv=max_cltv, final_cltv=18)
+    if status == ROUTE_OK:
+        # the route is valid and no feasible route is cheaper
+        assert best is not None and amts[0] - amount == best
+        assert net.dir_src[dirs[0]] == 0 and net.dir_dst[dirs[-1]] == 1
+    else:
+        # one label per node keeps the least fee, so only a binding CLTV limit can hide a route
+        assert best is None or max_cltv != 2016
