@@ -1,0 +1,179 @@
+"""The event engine on tiny hand-built graphs: exact routes, fees, balances and failure reasons."""
+
+import numpy as np
+import polars as pl
+import pytest
+
+from fastsim.config import load_config
+from fastsim.engine import simulate
+from fastsim.invariants import violations
+from fastsim.network import Network
+
+CAP = 10**9
+
+
+def cfg(**overrides):
+    return load_config(None, overrides={"engine.latency_jitter_ms": 0.0, **overrides})
+
+
+def net_from(n, edges, *, ppm, base=1000, cltv=40, cap=CAP):
+    m = len(edges)
+    return Network(pubkey=[f"n{i}" for i in range(n)], scid=[f"c{i}" for i in range(m)],
+                   node0=[a for a, _ in edges], node1=[b for _, b in edges], capacity_msat=[cap] * m,
+                   fee_base_msat=[base] * 2 * m, fee_rate_ppm=ppm,
+                   cltv_delta=cltv if isinstance(cltv, list) else [cltv] * 2 * m,
+                   htlc_min_msat=[1] * 2 * m, htlc_max_msat=[cap] * 2 * m, enabled=[True] * 2 * m)
+
+
+def workload(rows):
+    return pl.DataFrame({"id": list(range(len(rows))), "t_arrival_s": [r[0] for r in rows],
+                         "src": [r[1] for r in rows], "dst": [r[2] for r in rows],
+                         "amount_msat": [r[3] for r in rows]},
+                        schema={"id": pl.Int64, "t_arrival_s": pl.Float64, "src": pl.Int32,
+                                "dst": pl.Int32, "amount_msat": pl.Int64})
+
+
+def run(net, rows, balances, **overrides):
+    config = cfg(**overrides)
+    res = simulate(net, workload(rows), config, balances=np.array(balances, np.int64),
+                   debug_invariants=True)
+    assert violations(res, net) == []
+    return res
+
+
+# node 1 charges 1000 msat + 200 ppm on 1 -> 2; node 3 charges 1000 msat + 400 ppm on 3 -> 2
+DIAMOND = dict(n=4, edges=[(0, 1), (1, 2), (0, 3), (3, 2)], ppm=[100, 100, 200, 200, 300, 300, 400, 400])
+HALF = [CAP // 2] * 8
+
+
+def test_cheapest_route_exact_fee_and_balances():
+    net = net_from(**DIAMOND)
+    res = run(net, [(0.0, 0, 2, 100_000_000)], HALF)
+    p = res.payments.row(0, named=True)
+    assert p["succeeded"] and p["attempts"] == 1 and p["hops"] == 2
+    assert p["fee_msat"] == 21_000
+    assert p["completion_s"] == pytest.approx(0.4)  # add, add, fulfil, fulfil at 100 ms each
+    end = res.state["balance_msat"].tolist()
+    assert end[0:4] == [CAP // 2 - 100_021_000, CAP // 2 + 100_021_000,
+                        CAP // 2 - 100_000_000, CAP // 2 + 100_000_000]
+    assert end[4:] == HALF[4:]
+    nodes = res.nodes
+    assert nodes["fees_earned_msat"].to_list() == [0, 21_000, 0, 0]
+    assert nodes["fees_paid_msat"].to_list() == [21_000, 0, 0, 0]
+
+
+def test_liquidity_failure_then_retry_on_another_path():
+    net = net_from(**DIAMOND)
+    balances = list(HALF)
+    balances[2], balances[3] = 50_000_000, CAP - 50_000_000  # node 1 cannot forward 100k sat
+    res = run(net, [(0.0, 0, 2, 100_000_000)], balances)
+    p = res.payments.row(0, named=True)
+    assert p["succeeded"] and p["attempts"] == 2
+    assert p["fee_msat"] == 1000 + 100_000_000 * 400 // 1_000_000
+    end = res.state["balance_msat"]
+    assert end[0:4].tolist() == balances[0:4]  # the failed HTLC gave its lock back
+    assert end[4] == CAP // 2 - 100_041_000 and end[6] == CAP // 2 - 100_000_000
+    # first attempt: add to node 1, which fails it back; second attempt: add, add, fulfil, fulfil
+    assert p["completion_s"] == pytest.approx(0.6)
+    h = res.htlcs
+    assert h["state"].cast(pl.Utf8).to_list() == ["failed", "settled", "settled"]
+
+
+def test_liquidity_failure_reason_when_no_route_is_left():
+    net = net_from(3, [(0, 1), (1, 2)], ppm=[100] * 4)
+    balances = [CAP // 2, CAP // 2, 10_000_000, CAP - 10_000_000]
+    res = run(net, [(0.0, 0, 2, 100_000_000)], balances)
+    p = res.payments.row(0, named=True)
+    assert not p["succeeded"] and p["failure_reason"] == "liquidity" and p["attempts"] == 1
+
+
+def test_cltv_limit():
+    net = net_from(3, [(0, 1), (1, 2)], ppm=[100] * 4, cltv=1000)
+    ok = run(net, [(0.0, 0, 2, 1_000_000)], [CAP // 2] * 4)
+    assert ok.payments["succeeded"][0]  # 18 + 1000 <= 2016
+    net = net_from(3, [(0, 1), (1, 2)], ppm=[100] * 4, cltv=2000)
+    res = run(net, [(0.0, 0, 2, 1_000_000)], [CAP // 2] * 4)
+    assert res.payments["failure_reason"][0] == "cltv"
+    assert res.htlcs.height == 0
+
+
+def test_fee_budget():
+    net = net_from(3, [(0, 1), (1, 2)], ppm=[100, 100, 50_000, 50_000])
+    res = run(net, [(0.0, 0, 2, 100_000_000)], [CAP // 2] * 4)
+    assert res.payments["failure_reason"][0] == "fee_budget"  # 5% > maxfeepercent 0.5%
+
+
+def test_no_route_to_unreachable_node():
+    net = net_from(4, [(0, 1), (2, 3)], ppm=[100] * 4)
+    res = run(net, [(0.0, 0, 3, 1_000_000)], [CAP // 2] * 4)
+    assert res.payments["failure_reason"][0] == "no_route"
+
+
+# 0 -> 2 and 1 -> 2 both forward over 2 -> 3, which holds one HTLC slot and enough for one payment
+SHARED = dict(n=4, edges=[(0, 2), (1, 2), (2, 3)], ppm=[100] * 6)
+
+
+def test_htlc_slot_exhaustion_between_concurrent_payments():
+    net = net_from(**SHARED)
+    rows = [(0.0, 0, 3, 1_000_000), (0.01, 1, 3, 1_000_000)]
+    res = run(net, rows, [CAP // 2] * 6, **{"engine.max_accepted_htlcs": 1})
+    assert res.payments["succeeded"].to_list() == [True, False]
+    assert res.payments["failure_reason"][1] == "htlc_slots"
+    res = run(net, rows, [CAP // 2] * 6, **{"engine.max_accepted_htlcs": 1, "engine.mode": "atomic"})
+    assert res.payments["succeeded"].to_list() == [True, True]
+
+
+def test_concurrent_payments_compete_for_liquidity_only_in_event_mode():
+    # 0 -> 2 -> 3 -> 4 fails at 3 -> 4, but holds 2 -> 3 meanwhile; 1 -> 2 -> 3 wants the same liquidity
+    net = net_from(5, [(0, 2), (1, 2), (2, 3), (3, 4)], ppm=[100] * 8)
+    balances = [CAP // 2] * 8
+    balances[4], balances[5] = 150_000_000, CAP - 150_000_000  # 2 -> 3 fits one payment at a time
+    balances[6], balances[7] = 0, CAP  # 3 -> 4 is empty
+    rows = [(0.0, 0, 4, 100_000_000), (0.15, 1, 3, 100_000_000)]
+    event = run(net, rows, balances)
+    assert event.payments["succeeded"].to_list() == [False, False]
+    assert event.payments["failure_reason"].to_list() == ["liquidity", "liquidity"]
+    atomic = run(net, rows, balances, **{"engine.mode": "atomic"})
+    assert atomic.payments["succeeded"].to_list() == [False, True]
+
+
+def test_retry_for_timeout_stops_retrying_and_releases_locks():
+    net = net_from(**DIAMOND)
+    balances = list(HALF)
+    balances[2], balances[3] = 50_000_000, CAP - 50_000_000
+    res = run(net, [(0.0, 0, 2, 100_000_000)], balances, **{"sender.retry_for_s": 0.2})
+    p = res.payments.row(0, named=True)
+    assert not p["succeeded"] and p["failure_reason"] == "timeout"
+    assert not res.state["inflight_msat"].any() and not res.state["inflight_count"].any()
+    assert res.state["balance_msat"].tolist() == balances
+
+
+def test_max_attempts():
+    net = net_from(**DIAMOND)
+    balances = list(HALF)
+    balances[2], balances[3] = 50_000_000, CAP - 50_000_000
+    res = run(net, [(0.0, 0, 2, 100_000_000)], balances, **{"sender.max_attempts": 1})
+    assert res.payments.row(0, named=True)["failure_reason"] == "liquidity"
+
+
+def test_routing_never_reads_remote_balances():
+    """The first route of a payment depends only on gossip and the sender's own balances."""
+    net = net_from(**DIAMOND)
+    rng = np.random.default_rng(3)
+    first_routes = set()
+    for _ in range(5):
+        balances = np.array(HALF)
+        remote = net.dir_src != 0
+        split = rng.integers(0, CAP, size=net.n_channels)
+        poisoned = np.empty(net.n_directions, np.int64)
+        poisoned[0::2], poisoned[1::2] = split, CAP - split
+        balances[remote] = poisoned[remote]
+        balances[~remote] = np.array(HALF)[~remote]
+        for c in range(net.n_channels):  # keep each channel consistent: own side fixed, other side follows
+            if net.dir_src[2 * c] == 0:
+                balances[2 * c + 1] = CAP - balances[2 * c]
+            elif net.dir_src[2 * c + 1] == 0:
+                balances[2 * c] = CAP - balances[2 * c + 1]
+        res = run(net, [(0.0, 0, 2, 100_000_000)], balances, **{"sender.max_attempts": 1})
+        first_routes.add(tuple(res.state["route_table"]["route_direction"].tolist()))
+    assert first_routes == {(0, 2)}

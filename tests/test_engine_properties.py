@@ -1,0 +1,84 @@
+"""Invariants of DESIGN.md 2.8 on random small graphs and workloads, in both engine modes."""
+
+import numpy as np
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fastsim.config import load_config
+from fastsim.engine import simulate
+from fastsim.invariants import violations
+from fastsim.network import Network
+
+
+@st.composite
+def scenarios(draw, spaced=False):
+    n = draw(st.integers(3, 8))
+    m = draw(st.integers(2, 16))
+    edges = []
+    for _ in range(m):
+        a = draw(st.integers(0, n - 1))
+        b = draw(st.integers(0, n - 2))
+        edges.append((a, b if b < a else b + 1))
+    k = 2 * m
+    caps = draw(st.lists(st.integers(10**6, 10**9), min_size=m, max_size=m))
+    net = Network(
+        pubkey=[f"n{i}" for i in range(n)], scid=[f"c{i}" for i in range(m)],
+        node0=[a for a, _ in edges], node1=[b for _, b in edges], capacity_msat=caps,
+        fee_base_msat=draw(st.lists(st.integers(0, 2000), min_size=k, max_size=k)),
+        fee_rate_ppm=draw(st.lists(st.integers(0, 3000), min_size=k, max_size=k)),
+        cltv_delta=draw(st.lists(st.integers(6, 300), min_size=k, max_size=k)),
+        htlc_min_msat=[1] * k, htlc_max_msat=[c for c in caps for _ in (0, 1)],
+        enabled=draw(st.lists(st.booleans(), min_size=k, max_size=k)))
+    shares = draw(st.lists(st.floats(0, 1), min_size=m, max_size=m))
+    balances = np.empty(k, np.int64)
+    balances[0::2] = [int(c * s) for c, s in zip(caps, shares)]
+    balances[1::2] = np.array(caps) - balances[0::2]
+    n_pay = draw(st.integers(1, 25))
+    src = draw(st.lists(st.integers(0, n - 1), min_size=n_pay, max_size=n_pay))
+    dst = [(s + draw(st.integers(1, n - 1))) % n for s in src]
+    gaps = draw(st.lists(st.floats(0, 0.5), min_size=n_pay, max_size=n_pay))
+    t = np.cumsum([10_000.0 if spaced else g for g in gaps])
+    amounts = draw(st.lists(st.integers(1, 5 * 10**8), min_size=n_pay, max_size=n_pay))
+    wl = pl.DataFrame({"id": np.arange(n_pay), "t_arrival_s": t, "src": np.array(src, np.int32),
+                       "dst": np.array(dst, np.int32), "amount_msat": np.array(amounts, np.int64)})
+    overrides = {
+        "sender.cost_model": draw(st.sampled_from(["fee", "lnd", "probability"])),
+        "engine.max_accepted_htlcs": draw(st.sampled_from([1, 2, 483])),
+        "sender.max_attempts": draw(st.integers(1, 6)),
+        "seed": draw(st.integers(0, 2**31)),
+    }
+    return net, balances, wl, overrides
+
+
+@settings(max_examples=60, deadline=None)
+@given(scenarios(), st.sampled_from(["event", "atomic"]))
+def test_invariants_hold(case, mode):
+    net, balances, wl, overrides = case
+    config = load_config(None, overrides={**overrides, "engine.mode": mode})
+    res = simulate(net, wl, config, balances=balances, debug_invariants=True)
+    assert violations(res, net) == []
+    assert res.payments["failure_reason"].is_null().to_list() == res.payments["succeeded"].to_list()
+
+
+@settings(max_examples=40, deadline=None)
+@given(scenarios(spaced=True))
+def test_event_and_atomic_agree_when_arrivals_are_far_apart(case):
+    net, balances, wl, overrides = case
+    event = simulate(net, wl, load_config(None, overrides={**overrides, "engine.mode": "event"}),
+                     balances=balances)
+    atomic = simulate(net, wl, load_config(None, overrides={**overrides, "engine.mode": "atomic"}),
+                      balances=balances)
+    assert event.payments.equals(atomic.payments)
+    assert np.array_equal(event.state["balance_msat"], atomic.state["balance_msat"])
+    assert event.nodes.equals(atomic.nodes)
+
+
+@settings(max_examples=20, deadline=None)
+@given(scenarios())
+def test_same_seed_same_result(case):
+    net, balances, wl, overrides = case
+    config = load_config(None, overrides=overrides)
+    a = simulate(net, wl, config, balances=balances)
+    b = simulate(net, wl, config, balances=balances)
+    assert a.payments.equals(b.payments) and a.htlcs.equals(b.htlcs)
