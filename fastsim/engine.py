@@ -35,15 +35,28 @@ class SimulationResult:
 
 
 def graph_arrays(network: Network) -> tuple:
-    """The network's gossip view as the tuple the routing kernel takes (order of GRAPH_FIELDS)."""
+    """The gossip view the routing kernel searches (order of GRAPH_FIELDS): enabled directions only,
+    grouped by receiving node, each column permuted into that order."""
+    keep = network.in_dir[network.enabled[network.in_dir]]
+    counts = np.bincount(network.dir_dst[keep], minlength=network.n_nodes)
+    in_ptr = np.zeros(network.n_nodes + 1, np.int64)
+    np.cumsum(counts, out=in_ptr[1:])
     cols = {
-        "in_ptr": network.in_ptr, "in_dir": network.in_dir, "dir_src": network.dir_src,
-        "dir_dst": network.dir_dst, "dir_capacity_msat": network.direction_capacity_msat(),
-        "fee_base_msat": network.fee_base_msat, "fee_rate_ppm": network.fee_rate_ppm,
-        "cltv_delta": network.cltv_delta.astype(np.int64), "htlc_min_msat": network.htlc_min_msat,
-        "htlc_max_msat": network.htlc_max_msat, "enabled": network.enabled,
+        "in_ptr": in_ptr, "in_dir": keep, "in_src": network.dir_src[keep],
+        "in_capacity_msat": network.direction_capacity_msat()[keep],
+        "in_fee_base_msat": network.fee_base_msat[keep], "in_fee_rate_ppm": network.fee_rate_ppm[keep],
+        "in_cltv_delta": network.cltv_delta[keep].astype(np.int64),
+        "in_htlc_min_msat": network.htlc_min_msat[keep], "in_htlc_max_msat": network.htlc_max_msat[keep],
+        "dir_dst": network.dir_dst,
     }
     return tuple(cols[name] for name in GRAPH_FIELDS)
+
+
+def topology_arrays(network: Network) -> tuple:
+    """What the event kernel needs of the graph besides the search view (order of TOPOLOGY_FIELDS)."""
+    cols = {"out_ptr": network.out_ptr, "out_dir": network.out_dir, "dir_src": network.dir_src,
+            "dir_capacity_msat": network.direction_capacity_msat(), "enabled": network.enabled}
+    return tuple(cols[name] for name in ev.TOPOLOGY_FIELDS)
 
 
 def engine_params(config, *, seed: int, atomic: bool, debug_invariants: bool) -> np.ndarray:
@@ -113,6 +126,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
     params = engine_params(config, seed=seed, atomic=(mode == "atomic"),
                            debug_invariants=debug_invariants)
     graph = graph_arrays(network)
+    topology = topology_arrays(network)
     scratch = make_scratch(n, m2)
     own_spendable = np.full(m2, -1, np.int64)
     fail_amt = np.full(m2, NO_FAILURE, np.int64)
@@ -122,7 +136,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
 
     while True:
         status = ev.run_events(
-            graph, tuple(chan.values()), tuple(pays.values()), tuple(attempts.values()),
+            graph, topology, tuple(chan.values()), tuple(pays.values()), tuple(attempts.values()),
             tuple(routes.values()), tuple(know.values()), tuple(htlcs.values()),
             tuple(heap.values()), tuple(nodes.values()), counters, params, scratch, own_spendable,
             fail_amt, fail_age, touched_dirs, CHUNK_EVENTS)

@@ -9,16 +9,17 @@ def bolt7_fee(base: int, ppm: int, amount: int) -> int:
     return int(base) + int(amount) * int(ppm) // 1_000_000
 
 
-def cheapest_route_fee(source, target, amount, graph, own_spendable, fail_amt, *, fee_budget,
+def cheapest_route_fee(source, target, amount, net, own_spendable, fail_amt, *, fee_budget,
                        max_hops, max_cltv, final_cltv):
     """Enumerate every simple path source -> target; the least total fee of a feasible one (or None).
 
     Feasibility mirrors what a sender can know: gossip for remote hops, its own spendable balance
     for its first hop, exclusions from failures.
     """
-    (in_ptr, in_dir, dir_src, dir_dst, cap, fee_base, fee_rate, cltv_delta, hmin, hmax,
-     enabled) = graph
-    n = in_ptr.shape[0] - 1
+    dir_src, dir_dst, cap = net.dir_src, net.dir_dst, net.direction_capacity_msat()
+    fee_base, fee_rate, cltv_delta = net.fee_base_msat, net.fee_rate_ppm, net.cltv_delta
+    hmin, hmax, enabled = net.htlc_min_msat, net.htlc_max_msat, net.enabled
+    n = net.n_nodes
     out = [[] for _ in range(n)]
     for e in range(dir_src.shape[0]):
         out[dir_src[e]].append(e)
@@ -32,7 +33,7 @@ def cheapest_route_fee(source, target, amount, graph, own_spendable, fail_amt, *
             if amt < hmin[e] or amt > hmax[e]:
                 return None
             if i == 0:
-                if own_spendable[e] < amt:
+                if own_spendable[e] < amt or not enabled[e]:
                     return None
             else:
                 if not enabled[e] or amt > cap[e] or amt >= fail_amt[e]:

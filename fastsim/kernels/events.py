@@ -61,6 +61,7 @@ PAYMENT_FIELDS = ("src", "dst", "amount_msat", "t_arrival_s", "status", "reason"
                   "fee_msat", "hops", "t_done_s", "pay_first_in", "last_reason")
 ATTEMPT_FIELDS = ("payment", "number", "route_start", "n_hops", "t_start_s", "fail_direction",
                   "fail_amount_msat", "fail_reason")
+TOPOLOGY_FIELDS = ("out_ptr", "out_dir", "dir_src", "dir_capacity_msat", "enabled")
 ROUTE_FIELDS = ("route_direction", "route_amount_msat", "route_cltv")
 KNOW_FIELDS = ("know_head", "know_direction", "know_amount_msat", "know_time_s", "know_payment",
                "know_next")
@@ -201,8 +202,6 @@ def _start_attempt(p, t, graph, chan, pays, attempts, routes, know, htlcs, heap,
     """The sender of payment ``p`` computes a route on its knowledge and offers the first HTLC.
 
     Returns the direction it locked, or -1 when the payment ended instead."""
-    (in_ptr, in_dir, dir_src, dir_dst, dir_capacity, fee_base, fee_rate, cltv_delta, htlc_min,
-     htlc_max, enabled) = graph
     (src, dst, amount, t_arrival, pay_status, pay_reason, attempts_made, fee, hops, t_done,
      pay_first_in, last_reason) = pays
     (att_payment, att_number, att_route_start, att_n_hops, att_t_start, att_fail_dir, att_fail_amt,
@@ -267,11 +266,10 @@ def _start_attempt(p, t, graph, chan, pays, attempts, routes, know, htlcs, heap,
 
 
 @njit
-def run_events(graph, chan, pays, attempts, routes, know, htlcs, heap, nodes, counters, params,
+def run_events(graph, topology, chan, pays, attempts, routes, know, htlcs, heap, nodes, counters, params,
                scratch, own_spendable, fail_amt, fail_age, touched_dirs, max_events):
     """Process up to ``max_events`` events; returns a ``STATUS_*`` code."""
-    (in_ptr, in_dir, dir_src, dir_dst, dir_capacity, fee_base, fee_rate, cltv_delta, htlc_min,
-     htlc_max, enabled) = graph
+    out_ptr, out_dir, dir_src, dir_capacity, enabled = topology
     balance, inflight, inflight_count, reserve = chan
     (src, dst, amount, t_arrival, pay_status, pay_reason, attempts_made, fee, hops, t_done,
      pay_first_in, last_reason) = pays
@@ -324,11 +322,11 @@ def run_events(graph, chan, pays, attempts, routes, know, htlcs, heap, nodes, co
         if kind == EV_ATTEMPT:
             p = obj
             s = src[p]
-            _fill_own(s, graph, chan, max_htlcs, own_spendable, True)
+            _fill_own(s, topology, chan, max_htlcs, own_spendable, True)
             touched = _start_attempt(p, t, graph, chan, pays, attempts, routes, know, htlcs, heap,
                                      counters, params, scratch, own_spendable, fail_amt, fail_age,
                                      touched_dirs)
-            _fill_own(s, graph, chan, max_htlcs, own_spendable, False)
+            _fill_own(s, topology, chan, max_htlcs, own_spendable, False)
         elif kind == EV_ARRIVE:
             h = obj
             p = h_payment[h]
@@ -416,14 +414,12 @@ def run_events(graph, chan, pays, attempts, routes, know, htlcs, heap, nodes, co
 
 
 @njit
-def _fill_own(sender, graph, chan, max_htlcs, own_spendable, fill):
+def _fill_own(sender, topology, chan, max_htlcs, own_spendable, fill):
     """Set (or clear) the sender's own spendable balances: what it knows of its own channels."""
-    (in_ptr, in_dir, dir_src, dir_dst, dir_capacity, fee_base, fee_rate, cltv_delta, htlc_min,
-     htlc_max, enabled) = graph
+    out_ptr, out_dir, dir_src, dir_capacity, enabled = topology
     balance, inflight, inflight_count, reserve = chan
-    # the sender's outgoing directions are the reverses of its incoming ones
-    for k in range(in_ptr[sender], in_ptr[sender + 1]):
-        e = in_dir[k] ^ 1
+    for k in range(out_ptr[sender], out_ptr[sender + 1]):
+        e = out_dir[k]
         if fill and enabled[e] and inflight_count[e] < max_htlcs:
             own_spendable[e] = balance[e] - reserve[e]
         else:

@@ -15,8 +15,10 @@ import numpy as np
 from fastsim.kernels._jit import njit
 from fastsim.kernels.heap import heap_pop, heap_push
 
-GRAPH_FIELDS = ("in_ptr", "in_dir", "dir_src", "dir_dst", "dir_capacity_msat", "fee_base_msat",
-                "fee_rate_ppm", "cltv_delta", "htlc_min_msat", "htlc_max_msat", "enabled")
+# Gossip laid out in the order of the incoming-direction CSR (enabled directions only), so that
+# the search reads each node's incoming directions sequentially; ``in_dir[k]`` is the direction.
+GRAPH_FIELDS = ("in_ptr", "in_dir", "in_src", "in_capacity_msat", "in_fee_base_msat",
+                "in_fee_rate_ppm", "in_cltv_delta", "in_htlc_min_msat", "in_htlc_max_msat", "dir_dst")
 SCRATCH_FIELDS = ("dist", "amt", "prob", "hops", "cltv", "next_dir", "mark", "touched",
                   "heap_keys", "heap_ties", "heap_vals")
 
@@ -77,8 +79,8 @@ def find_route(source, target, amount_msat, now_s, graph, own_spendable, fail_am
     Writes the route into ``route_*`` (hop order, amounts and CLTV expiries of each hop's HTLC) and
     returns (n_hops, status).
     """
-    (in_ptr, in_dir, dir_src, dir_dst, dir_capacity_msat, fee_base_msat, fee_rate_ppm, cltv_delta,
-     htlc_min_msat, htlc_max_msat, enabled) = graph
+    (in_ptr, in_dir, in_src, in_capacity_msat, in_fee_base_msat, in_fee_rate_ppm, in_cltv_delta,
+     in_htlc_min_msat, in_htlc_max_msat, dir_dst) = graph
     dist, amt, prob, hops, cltv, next_dir, mark, touched, heap_keys, heap_ties, heap_vals = scratch
     n_touched = 0
     attempt_cost = attempt_cost_msat + (amount_msat * attempt_cost_ppm) / 1e6
@@ -111,12 +113,12 @@ def find_route(source, target, amount_msat, now_s, graph, own_spendable, fail_am
             continue
         hop_amount = amt[u]
         for k in range(in_ptr[u], in_ptr[u + 1]):
-            e = in_dir[k]
-            v = dir_src[e]
+            v = in_src[k]
             if mark[v] == 2:
                 continue
-            if hop_amount < htlc_min_msat[e] or hop_amount > htlc_max_msat[e]:
+            if hop_amount < in_htlc_min_msat[k] or hop_amount > in_htlc_max_msat[k]:
                 continue
+            e = in_dir[k]
             if v == source:
                 if own_spendable[e] < hop_amount:
                     continue
@@ -124,18 +126,18 @@ def find_route(source, target, amount_msat, now_s, graph, own_spendable, fail_am
                 p = 1.0
                 new_cltv = cltv[u]
             else:
-                if not enabled[e] or hop_amount > dir_capacity_msat[e]:
+                if hop_amount > in_capacity_msat[k]:
                     continue
                 if cost_model != COST_LND and hop_amount >= fail_amt[e]:
                     continue
                 p = 1.0
                 if cost_model != COST_FEE:
-                    p = hop_probability(cost_model, hop_amount, dir_capacity_msat[e], fail_amt[e],
+                    p = hop_probability(cost_model, hop_amount, in_capacity_msat[k], fail_amt[e],
                                         fail_age_s[e], apriori, half_life_s)
                     if p <= 0.0 or (cost_model == COST_LND and p < LND_MIN_HOP_PROBABILITY):
                         continue
-                fee = forward_fee(fee_base_msat[e], fee_rate_ppm[e], hop_amount)
-                new_cltv = cltv[u] + cltv_delta[e]
+                fee = forward_fee(in_fee_base_msat[k], in_fee_rate_ppm[k], hop_amount)
+                new_cltv = cltv[u] + in_cltv_delta[k]
             new_amt = hop_amount + fee
             if new_amt - amount_msat > fee_budget_msat:
                 pruned_budget = True

@@ -133,7 +133,7 @@ def test_fee_model_matches_brute_force(case):
     fail_amt = np.full(net.n_directions, NO_FAILURE, np.int64)
     for e, a in fail.items():
         fail_amt[e] = a
-    best = cheapest_route_fee(0, 1, amount, graph_arrays(net), own, fail_amt, fee_budget=budget,
+    best = cheapest_route_fee(0, 1, amount, net, own, fail_amt, fee_budget=budget,
                               max_hops=20, max_cltv=max_cltv, final_cltv=18)
     if status == ROUTE_OK:
         # the route is valid and no feasible route is cheaper
