@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import polars as pl
 
@@ -15,6 +16,7 @@ from fastsim.kernels.routing import COST_MODELS, GRAPH_FIELDS, NO_FAILURE, make_
 from fastsim.network import Network
 
 CHUNK_EVENTS = 1 << 16
+PREFETCH_PER_THREAD = 256
 
 
 class InvariantViolation(AssertionError):
@@ -55,6 +57,7 @@ def graph_arrays(network: Network) -> tuple:
 def topology_arrays(network: Network) -> tuple:
     """What the event kernel needs of the graph besides the search view (order of TOPOLOGY_FIELDS)."""
     cols = {"out_ptr": network.out_ptr, "out_dir": network.out_dir, "dir_src": network.dir_src,
+            "dir_dst": network.dir_dst,
             "dir_capacity_msat": network.direction_capacity_msat(), "enabled": network.enabled}
     return tuple(cols[name] for name in ev.TOPOLOGY_FIELDS)
 
@@ -132,16 +135,31 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
     fail_amt = np.full(m2, NO_FAILURE, np.int64)
     fail_age = np.full(m2, np.inf)
     touched_dirs = np.zeros(m2, np.int64)
+    node_version = np.zeros(n, np.int64)
+    blocks = numba.get_num_threads()
+    block_scratch = tuple(np.stack([a] * blocks) for a in make_scratch(n, m2))
+    block_own = np.full((blocks, m2), -1, np.int64)
+    width = PREFETCH_PER_THREAD * blocks
+    hop_cap = int(config.engine.max_hops) + 1
+    prefetch = (np.zeros(2, np.int64), np.full(width, -1, np.int64), np.zeros(width, np.int64),
+                np.zeros(width, np.int64), np.zeros((width, hop_cap), np.int64),
+                np.zeros((width, hop_cap), np.int64), np.zeros((width, hop_cap), np.int64))
     t_setup = time.perf_counter()
 
     while True:
         status = ev.run_events(
-            graph, topology, tuple(chan.values()), tuple(pays.values()), tuple(attempts.values()),
-            tuple(routes.values()), tuple(know.values()), tuple(htlcs.values()),
-            tuple(heap.values()), tuple(nodes.values()), counters, params, scratch, own_spendable,
-            fail_amt, fail_age, touched_dirs, CHUNK_EVENTS)
+            graph, topology, tuple(chan.values()), node_version, tuple(pays.values()),
+            tuple(attempts.values()), tuple(routes.values()), tuple(know.values()),
+            tuple(htlcs.values()), tuple(heap.values()), tuple(nodes.values()), counters, params,
+            scratch, own_spendable, fail_amt, fail_age, touched_dirs, prefetch, CHUNK_EVENTS)
         if status == ev.STATUS_DONE:
             break
+        if status == ev.STATUS_PREFETCH:
+            first = int(counters[ev.C_NEXT_PAYMENT])
+            prefetch[0][:] = first, min(first + width, k)
+            ev.prefetch_first_routes(graph, topology, tuple(chan.values()), node_version,
+                                     tuple(pays.values()), know["know_head"], params, fail_amt,
+                                     fail_age, block_scratch, block_own, prefetch)
         if status == ev.STATUS_INVARIANT:
             raise InvariantViolation(
                 f"channel {int(counters[ev.C_BAD_CHANNEL])}: balances and in-flight amounts no longer "

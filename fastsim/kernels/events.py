@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from numba import prange
+
 from fastsim.kernels._jit import njit
 from fastsim.kernels.heap import heap_pop, heap_push
 from fastsim.kernels.htlcs import (
@@ -55,13 +57,16 @@ STATUS_DONE = 0
 STATUS_CHUNK = 1
 STATUS_NEED_SPACE = 2
 STATUS_INVARIANT = 3
+STATUS_PREFETCH = 4
 
 CHANNEL_FIELDS = ("balance_msat", "inflight_msat", "inflight_count", "reserve_msat")
+PREFETCH_FIELDS = ("window", "pre_version", "pre_status", "pre_n_hops", "pre_direction",
+                   "pre_amount_msat", "pre_cltv")
 PAYMENT_FIELDS = ("src", "dst", "amount_msat", "t_arrival_s", "status", "reason", "attempts",
                   "fee_msat", "hops", "t_done_s", "pay_first_in", "last_reason")
 ATTEMPT_FIELDS = ("payment", "number", "route_start", "n_hops", "t_start_s", "fail_direction",
                   "fail_amount_msat", "fail_reason")
-TOPOLOGY_FIELDS = ("out_ptr", "out_dir", "dir_src", "dir_capacity_msat", "enabled")
+TOPOLOGY_FIELDS = ("out_ptr", "out_dir", "dir_src", "dir_dst", "dir_capacity_msat", "enabled")
 ROUTE_FIELDS = ("route_direction", "route_amount_msat", "route_cltv")
 KNOW_FIELDS = ("know_head", "know_direction", "know_amount_msat", "know_time_s", "know_payment",
                "know_next")
@@ -121,21 +126,24 @@ def _check_add(chan, direction, amount, max_htlcs):
 
 
 @njit
-def _lock(chan, direction, amount):
+def _lock(chan, topology, node_version, direction, amount):
     balance, inflight, inflight_count, reserve = chan
     balance[direction] -= amount
     inflight[direction] += amount
     inflight_count[direction] += 1
+    node_version[topology[2][direction]] += 1
 
 
 @njit
-def _resolve(chan, direction, amount, settled):
+def _resolve(chan, topology, node_version, direction, amount, settled):
     """Release an HTLC's lock: to the receiving side if settled, back to the sender if failed."""
     balance, inflight, inflight_count, reserve = chan
     inflight[direction] -= amount
     inflight_count[direction] -= 1
+    node_version[topology[2][direction]] += 1
     if settled:
         balance[direction ^ 1] += amount
+        node_version[topology[3][direction]] += 1
     else:
         balance[direction] += amount
 
@@ -197,17 +205,33 @@ def _finish(pays, p, status, reason, t):
 
 
 @njit
-def _start_attempt(p, t, graph, chan, pays, attempts, routes, know, htlcs, heap, counters, params,
-                   scratch, own_spendable, fail_amt, fail_age, touched_dirs):
+def _route(s, p, t, graph, pays, params, scratch, own_spendable, fail_amt, fail_age, route_dir,
+           route_amt, route_cltv):
+    """The route the sender ``s`` of payment ``p`` picks on the knowledge loaded in the arrays."""
+    amount = pays[2][p]
+    budget = max(int(amount * params[P_MAXFEEPCT] / 100.0), int(params[P_EXEMPTFEE]))
+    return find_route(
+        s, pays[1][p], amount, t, graph, own_spendable, fail_amt, fail_age, int(params[P_COST]),
+        params[P_MU], params[P_APRIORI], params[P_HALF_LIFE], params[P_ATTEMPT_MSAT],
+        params[P_ATTEMPT_PPM], budget, int(params[P_MAX_HOPS]), int(params[P_MAX_CLTV]),
+        int(params[P_FINAL_CLTV]), scratch, route_dir, route_amt, route_cltv)
+
+
+@njit
+def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, routes, know, htlcs,
+                   heap, counters, params, scratch, own_spendable, fail_amt, fail_age, touched_dirs,
+                   prefetch):
     """The sender of payment ``p`` computes a route on its knowledge and offers the first HTLC.
 
-    Returns the direction it locked, or -1 when the payment ended instead."""
+    A first attempt takes the route prefetched for it when the sender's state has not changed
+    since (same result, computed earlier in parallel). Returns the direction it locked, or -1
+    when the payment ended instead."""
     (src, dst, amount, t_arrival, pay_status, pay_reason, attempts_made, fee, hops, t_done,
      pay_first_in, last_reason) = pays
     (att_payment, att_number, att_route_start, att_n_hops, att_t_start, att_fail_dir, att_fail_amt,
      att_fail_reason) = attempts
     route_dir, route_amt, route_cltv = routes
-    balance, inflight, inflight_count, reserve = chan
+    window, pre_version, pre_status, pre_n_hops, pre_dir, pre_amt, pre_cltv = prefetch
     s = src[p]
     if attempts_made[p] >= params[P_MAX_ATTEMPTS]:
         _finish(pays, p, FAILED_PAYMENT, last_reason[p], t)
@@ -215,19 +239,24 @@ def _start_attempt(p, t, graph, chan, pays, attempts, routes, know, htlcs, heap,
     if attempts_made[p] > 0 and t - t_arrival[p] >= params[P_RETRY_FOR]:
         _finish(pays, p, FAILED_PAYMENT, REASON_TIMEOUT, t)
         return -1
-    max_htlcs = params[P_MAX_HTLCS]
-    n_known = _load_knowledge(s, p, t, params, know, fail_amt, fail_age, touched_dirs)
-    budget = max(int(amount[p] * params[P_MAXFEEPCT] / 100.0), int(params[P_EXEMPTFEE]))
     start = counters[C_ROUTE]
-    n_hops, status = find_route(
-        s, dst[p], amount[p], t, graph, own_spendable, fail_amt, fail_age, int(params[P_COST]),
-        params[P_MU], params[P_APRIORI], params[P_HALF_LIFE], params[P_ATTEMPT_MSAT],
-        params[P_ATTEMPT_PPM], budget, int(params[P_MAX_HOPS]), int(params[P_MAX_CLTV]),
-        int(params[P_FINAL_CLTV]), scratch, route_dir[start:], route_amt[start:],
-        route_cltv[start:])
-    for i in range(n_known):
-        fail_amt[touched_dirs[i]] = NO_FAILURE
-        fail_age[touched_dirs[i]] = np.inf
+    j = p - window[0]
+    if attempts_made[p] == 0 and 0 <= j < window[1] - window[0] and pre_version[j] == node_version[s]:
+        n_hops = pre_n_hops[j]
+        status = pre_status[j]
+        for i in range(n_hops):
+            route_dir[start + i] = pre_dir[j, i]
+            route_amt[start + i] = pre_amt[j, i]
+            route_cltv[start + i] = pre_cltv[j, i]
+    else:
+        _fill_own(s, topology, chan, params[P_MAX_HTLCS], own_spendable, True)
+        n_known = _load_knowledge(s, p, t, params, know, fail_amt, fail_age, touched_dirs)
+        n_hops, status = _route(s, p, t, graph, pays, params, scratch, own_spendable, fail_amt,
+                                fail_age, route_dir[start:], route_amt[start:], route_cltv[start:])
+        for i in range(n_known):
+            fail_amt[touched_dirs[i]] = NO_FAILURE
+            fail_age[touched_dirs[i]] = np.inf
+        _fill_own(s, topology, chan, params[P_MAX_HTLCS], own_spendable, False)
     if status != ROUTE_OK:
         reason = last_reason[p]
         if reason == REASON_NONE:
@@ -252,24 +281,60 @@ def _start_attempt(p, t, graph, chan, pays, attempts, routes, know, htlcs, heap,
     att_fail_reason[a] = REASON_NONE
     attempts_made[p] += 1
     e0 = route_dir[start]
-    reason = _check_add(chan, e0, route_amt[start], max_htlcs)
+    reason = _check_add(chan, e0, route_amt[start], params[P_MAX_HTLCS])
     if reason != REASON_NONE:  # cannot happen: the route used the sender's own spendable balance
         _finish(pays, p, FAILED_PAYMENT, reason, t)
         return -1
     h = htlc_append(htlcs, counters[C_HTLCS], p, a, 0, 0, KIND_PAYMENT, e0, route_amt[start],
                     route_cltv[start], t)
     counters[C_HTLCS] += 1
-    _lock(chan, e0, route_amt[start])
+    _lock(chan, topology, node_version, e0, route_amt[start])
     _schedule(heap, counters, t + hop_latency_s(params[P_SEED], p, att_number[a], 0, EV_ARRIVE,
                                                 params[P_LATENCY], params[P_JITTER]), EV_ARRIVE, h)
     return e0
 
 
+@njit(parallel=True)
+def prefetch_first_routes(graph, topology, chan, node_version, pays, know_head, params, fail_amt,
+                          fail_age, block_scratch, block_own, prefetch):
+    """Compute, in parallel, the first routes of the payments in the prefetch window.
+
+    Only senders without failure records are prefetched: their route depends on gossip and
+    their own channels alone, recorded with the sender's state version; a stale entry is
+    recognised by a changed version and recomputed at the payment's start."""
+    window, pre_version, pre_status, pre_n_hops, pre_dir, pre_amt, pre_cltv = prefetch
+    src = pays[0]
+    t_arrival = pays[3]
+    n_blocks = block_own.shape[0]
+    p0 = window[0]
+    n = window[1] - p0
+    for b in prange(n_blocks):
+        scratch = (block_scratch[0][b], block_scratch[1][b], block_scratch[2][b],
+                   block_scratch[3][b], block_scratch[4][b], block_scratch[5][b],
+                   block_scratch[6][b], block_scratch[7][b], block_scratch[8][b],
+                   block_scratch[9][b], block_scratch[10][b])
+        own = block_own[b]
+        for j in range(b, n, n_blocks):
+            p = p0 + j
+            s = src[p]
+            pre_version[j] = -1
+            if know_head[s] != -1:
+                continue
+            _fill_own(s, topology, chan, params[P_MAX_HTLCS], own, True)
+            n_hops, status = _route(s, p, t_arrival[p], graph, pays, params, scratch, own, fail_amt,
+                                    fail_age, pre_dir[j], pre_amt[j], pre_cltv[j])
+            _fill_own(s, topology, chan, params[P_MAX_HTLCS], own, False)
+            pre_n_hops[j] = n_hops
+            pre_status[j] = status
+            pre_version[j] = node_version[s]
+
+
 @njit
-def run_events(graph, topology, chan, pays, attempts, routes, know, htlcs, heap, nodes, counters, params,
-               scratch, own_spendable, fail_amt, fail_age, touched_dirs, max_events):
+def run_events(graph, topology, chan, node_version, pays, attempts, routes, know, htlcs, heap, nodes,
+               counters, params, scratch, own_spendable, fail_amt, fail_age, touched_dirs, prefetch,
+               max_events):
     """Process up to ``max_events`` events; returns a ``STATUS_*`` code."""
-    out_ptr, out_dir, dir_src, dir_capacity, enabled = topology
+    out_ptr, out_dir, dir_src, dir_dst, dir_capacity, enabled = topology
     balance, inflight, inflight_count, reserve = chan
     (src, dst, amount, t_arrival, pay_status, pay_reason, attempts_made, fee, hops, t_done,
      pay_first_in, last_reason) = pays
@@ -303,6 +368,8 @@ def run_events(graph, topology, chan, pays, attempts, routes, know, htlcs, heap,
             elif not atomic and t_arrival[nxt_p] <= keys[0]:
                 start_payment = True
         if start_payment:
+            if nxt_p >= prefetch[0][1]:
+                return STATUS_PREFETCH
             counters[C_NEXT_PAYMENT] += 1
             t = t_arrival[nxt_p]
             kind = EV_ATTEMPT
@@ -320,13 +387,9 @@ def run_events(graph, topology, chan, pays, attempts, routes, know, htlcs, heap,
         touched = -1
 
         if kind == EV_ATTEMPT:
-            p = obj
-            s = src[p]
-            _fill_own(s, topology, chan, max_htlcs, own_spendable, True)
-            touched = _start_attempt(p, t, graph, chan, pays, attempts, routes, know, htlcs, heap,
-                                     counters, params, scratch, own_spendable, fail_amt, fail_age,
-                                     touched_dirs)
-            _fill_own(s, topology, chan, max_htlcs, own_spendable, False)
+            touched = _start_attempt(obj, t, graph, topology, chan, node_version, pays, attempts,
+                                     routes, know, htlcs, heap, counters, params, scratch,
+                                     own_spendable, fail_amt, fail_age, touched_dirs, prefetch)
         elif kind == EV_ARRIVE:
             h = obj
             p = h_payment[h]
@@ -349,7 +412,7 @@ def run_events(graph, topology, chan, pays, attempts, routes, know, htlcs, heap,
                     h2 = htlc_append(htlcs, counters[C_HTLCS], p, a, h_part[h], hop + 1,
                                      KIND_PAYMENT, e2, amt2, route_cltv[start + hop + 1], t)
                     counters[C_HTLCS] += 1
-                    _lock(chan, e2, amt2)
+                    _lock(chan, topology, node_version, e2, amt2)
                     touched = e2
                     associate(h_funds, h_first_in, h_next_in, pay_first_in, h, h2)
                     _schedule(heap, counters,
@@ -367,7 +430,7 @@ def run_events(graph, topology, chan, pays, attempts, routes, know, htlcs, heap,
             h = obj
             settled = kind == EV_SETTLE
             e = h_direction[h]
-            _resolve(chan, e, h_amount[h], settled)
+            _resolve(chan, topology, node_version, e, h_amount[h], settled)
             touched = e
             h_state[h] = SETTLED if settled else FAILED
             h_t_resolved[h] = t
@@ -406,6 +469,7 @@ def run_events(graph, topology, chan, pays, attempts, routes, know, htlcs, heap,
                     know_payment[r] = p
                     know_next[r] = know_head[s]
                     know_head[s] = r
+                    node_version[s] += 1
                     _schedule(heap, counters, t, EV_ATTEMPT, p)
         if debug and touched >= 0 and not _channel_ok(chan, dir_capacity, touched):
             counters[C_BAD_CHANNEL] = touched >> 1
@@ -416,7 +480,7 @@ def run_events(graph, topology, chan, pays, attempts, routes, know, htlcs, heap,
 @njit
 def _fill_own(sender, topology, chan, max_htlcs, own_spendable, fill):
     """Set (or clear) the sender's own spendable balances: what it knows of its own channels."""
-    out_ptr, out_dir, dir_src, dir_capacity, enabled = topology
+    out_ptr, out_dir, dir_src, dir_dst, dir_capacity, enabled = topology
     balance, inflight, inflight_count, reserve = chan
     for k in range(out_ptr[sender], out_ptr[sender + 1]):
         e = out_dir[k]
