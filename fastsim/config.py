@@ -1,0 +1,224 @@
+"""Scenario configuration: TOML in, typed frozen dataclasses out; errors name the file and the key.
+
+Each key is declared once, as a dataclass field whose metadata holds its help text and its
+allowed choices or range; validation, ``to_dict`` and the documentation derive from that.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import tomllib
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from fastsim.errors import InputError
+
+
+def key(default, help: str, *, choices: tuple | None = None, low=None, high=None,
+        low_open: bool = False):
+    """A config key: its default, help text and allowed values."""
+    return field(default=default, metadata={"help": help, "choices": choices, "low": low,
+                                            "high": high, "low_open": low_open})
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    source: str = key("synthetic", 'the network: "synthetic" or a path to a snapshot or network Parquet')
+    synthetic_nodes: int = key(2000, "nodes of the synthetic LN-like graph", low=10)
+    format: str = key("", 'snapshot format, "" to detect', choices=("", "cln", "lnd", "cloth", "parquet"))
+
+
+@dataclass(frozen=True)
+class LiquidityConfig:
+    mode: str = key("uniform", "initial split of each channel",
+                    choices=("uniform", "half", "source", "skewed"))
+    skew: float = key(0.9, "skewed mode: mean share of the capacity on the rich side", low=0.5, high=1.0)
+
+
+@dataclass(frozen=True)
+class WorkloadConfig:
+    n_payments: int = key(10_000, "payments to generate", low=1)
+    rate_per_s: float = key(10.0, "Poisson arrival rate, payments per second", low=0.0, low_open=True)
+    endpoints: str = key("scc", "draw endpoints from the largest SCC of usable channels, or all nodes",
+                         choices=("scc", "all"))
+    src_weighting: str = key("uniform", "how senders are drawn",
+                             choices=("uniform", "degree", "capacity"))
+    dst_weighting: str = key("uniform", "how receivers are drawn",
+                             choices=("uniform", "degree", "capacity", "zipf"))
+    zipf_merchants: int = key(100, "zipf receivers: number of merchants", low=1)
+    zipf_s: float = key(1.0, "zipf receivers: exponent", low=0.0, low_open=True)
+    amount: str = key("lognormal", "payment amounts", choices=("lognormal", "fixed", "file"))
+    amount_median_msat: int = key(50_000_000, "lognormal amounts: median (msat)", low=1)
+    amount_sigma: float = key(0.7, "lognormal amounts: sigma of the log", low=0.0)
+    amount_fixed_msat: int = key(10_000_000, "fixed amounts: the amount (msat)", low=1)
+    amount_file: str = key("", "file amounts: CSV or Parquet with an amount_msat column")
+    file: str = key("", "read the workload from this CSV or Parquet file instead of generating it")
+
+
+@dataclass(frozen=True)
+class SenderConfig:
+    cost_model: str = key("probability", "route cost: fee only, lnd-like, or fee + mu * -log P",
+                          choices=("fee", "lnd", "probability"))
+    mu: float = key(1.0, "probability model: weight of -log P (msat per sat of amount)", low=0.0)
+    max_attempts: int = key(10, "attempts per payment before giving up", low=1, high=10_000)
+    retry_for_s: float = key(60.0, "stop retrying after this many seconds", low=0.0, low_open=True)
+    maxfeepercent: float = key(0.5, "fee budget, percent of the amount", low=0.0, high=100.0)
+    exemptfee_msat: int = key(5000, "fees up to this are always accepted", low=0)
+    apriori_hop_probability: float = key(0.6, "lnd model: a-priori hop success probability",
+                                         low=0.0, high=1.0, low_open=True)
+    penalty_half_life_s: float = key(3600.0, "half-life of what a failure taught", low=0.0,
+                                     low_open=True)
+    attempt_cost_msat: int = key(100_000, "lnd model: fixed cost of an attempt (msat)", low=0)
+    attempt_cost_ppm: int = key(1000, "lnd model: proportional cost of an attempt (ppm)", low=0)
+    remember_failures: bool = key(True, "remember failures across payments (with the half-life)")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    mode: str = key("event", "event (reference, concurrent) or atomic (one payment at a time)",
+                    choices=("event", "atomic"))
+    latency_ms: float = key(100.0, "per-hop message latency", low=0.0)
+    latency_jitter_ms: float = key(1.0, "added latency: this times abs(N(0,1))", low=0.0)
+    reserve_ppm: int = key(10_000, "channel reserve per side, ppm of capacity", low=0, high=1_000_000)
+    max_accepted_htlcs: int = key(483, "HTLC slots per direction", low=1, high=483)
+    max_hops: int = key(20, "longest route", low=1, high=27)
+    max_cltv: int = key(2016, "largest total CLTV of a route (blocks)", low=1)
+    final_cltv_delta: int = key(18, "receiver's final CLTV delta (blocks)", low=0)
+
+
+SECTIONS = {"network": NetworkConfig, "liquidity": LiquidityConfig, "workload": WorkloadConfig,
+            "sender": SenderConfig, "engine": EngineConfig}
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str = key("default", "scenario name; the default output folder is out/<name>")
+    seed: int = key(1, "scenario seed; every random draw derives from it", low=0)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    liquidity: LiquidityConfig = field(default_factory=LiquidityConfig)
+    workload: WorkloadConfig = field(default_factory=WorkloadConfig)
+    sender: SenderConfig = field(default_factory=SenderConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+TOP_KEYS = {f.name: f for f in fields(Config) if f.name not in SECTIONS}
+
+
+def _check_value(f, value, dotted: str, source) -> Any:
+    expected = f.type if isinstance(f.type, str) else f.type.__name__
+    if expected == "bool":
+        ok = isinstance(value, bool)
+    elif expected == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif expected == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok:
+            value = float(value)
+            ok = math.isfinite(value)
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise InputError(source, dotted, f"expected {expected}, got {value!r}")
+    meta = f.metadata
+    if meta.get("choices") is not None and value not in meta["choices"]:
+        raise InputError(source, dotted, f"expected one of {', '.join(map(repr, meta['choices']))}, "
+                                         f"got {value!r}")
+    low, high = meta.get("low"), meta.get("high")
+    if low is not None and (value < low or (meta.get("low_open") and value == low)):
+        bound = ">" if meta.get("low_open") else ">="
+        raise InputError(source, dotted, f"expected a value {bound} {low}, got {value!r}")
+    if high is not None and value > high:
+        raise InputError(source, dotted, f"expected a value <= {high}, got {value!r}")
+    return value
+
+
+def _unknown(source, dotted: str, name: str, known) -> InputError:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(sorted(known))}"
+    return InputError(source, dotted, f"unknown key{hint}")
+
+
+def _section(cls, values, section: str, source):
+    if not isinstance(values, dict):
+        raise InputError(source, section, f"expected a table [{section}], got {values!r}")
+    known = {f.name: f for f in fields(cls)}
+    checked = {}
+    for name, value in values.items():
+        dotted = f"{section}.{name}"
+        if name not in known:
+            raise _unknown(source, dotted, name, known)
+        checked[name] = _check_value(known[name], value, dotted, source)
+    return cls(**checked)
+
+
+def config_from_dict(data: dict, source: str | Path | None = None) -> Config:
+    """Validate a nested dict (as read from TOML) into a :class:`Config`."""
+    top = {}
+    sections = {}
+    for name, value in data.items():
+        if name in SECTIONS:
+            sections[name] = _section(SECTIONS[name], value, name, source)
+        elif name in TOP_KEYS:
+            top[name] = _check_value(TOP_KEYS[name], value, name, source)
+        else:
+            raise _unknown(source, name, name, list(SECTIONS) + list(TOP_KEYS))
+    return Config(**top, **sections)
+
+
+def _nest(overrides: dict, source) -> dict:
+    nested: dict = {}
+    for dotted, value in overrides.items():
+        parts = dotted.split(".")
+        if len(parts) > 2:
+            raise InputError(source, dotted, "expected 'key' or 'section.key'")
+        if len(parts) == 1:
+            nested[parts[0]] = value
+        else:
+            nested.setdefault(parts[0], {})[parts[1]] = value
+    return nested
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for name, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(name), dict):
+            out[name] = {**out[name], **value}
+        else:
+            out[name] = value
+    return out
+
+
+def load_config(path: str | Path | None = None, *, overrides: dict | None = None) -> Config:
+    """Read a scenario TOML (None: all defaults) and apply dotted-key overrides."""
+    data: dict = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise InputError(path, None, f"cannot read the file ({exc.strerror})") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError(path, None, f"invalid TOML: {exc}") from None
+    if overrides:
+        data = _merge(data, _nest(overrides, "overrides"))
+    return config_from_dict(data, path if path is not None else "overrides")
+
+
+def documented_keys() -> list[tuple[str, Any, str]]:
+    """(dotted key, default, help) for every key, in declaration order."""
+    out = [(name, f.default, f.metadata["help"]) for name, f in TOP_KEYS.items()]
+    for section, cls in SECTIONS.items():
+        for f in fields(cls):
+            default = f.default if f.default is not MISSING else None
+            out.append((f"{section}.{f.name}", default, f.metadata["help"]))
+    return out
+
+
+__all__ = ["Config", "config_from_dict", "documented_keys", "load_config", "replace"]

@@ -1,0 +1,73 @@
+"""Scenario config: defaults, TOML files, overrides, and errors that name the file and the key."""
+
+from pathlib import Path
+
+import pytest
+
+from fastsim.config import Config, load_config
+from fastsim.errors import InputError
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def write(tmp_path, text, name="s.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_default_toml_documents_exactly_the_defaults():
+    assert load_config(CONFIGS / "default.toml") == Config()
+    text = (CONFIGS / "default.toml").read_text()
+    for key in Config().to_dict()["sender"]:
+        assert f"\n{key} = " in text
+
+
+def test_every_shipped_config_loads():
+    for path in CONFIGS.glob("*.toml"):
+        load_config(path)
+
+
+def test_file_and_overrides(tmp_path):
+    path = write(tmp_path, 'seed = 4\n[workload]\nn_payments = 7\nrate_per_s = 2\n')
+    cfg = load_config(path, overrides={"workload.n_payments": 9, "engine.mode": "atomic"})
+    assert (cfg.seed, cfg.workload.n_payments, cfg.engine.mode) == (4, 9, "atomic")
+    assert cfg.workload.rate_per_s == 2.0 and isinstance(cfg.workload.rate_per_s, float)
+    assert cfg.to_dict()["workload"]["n_payments"] == 9
+
+
+@pytest.mark.parametrize("text, key, words", [
+    ("[workload]\nn_paymnets = 5\n", "workload.n_paymnets", "did you mean 'n_payments'"),
+    ("[workloda]\nn_payments = 5\n", "workloda", "did you mean 'workload'"),
+    ("sed = 5\n", "sed", "did you mean 'seed'"),
+    ('[workload]\nn_payments = "many"\n', "workload.n_payments", "expected int"),
+    ("[sender]\nmax_attempts = true\n", "sender.max_attempts", "expected int"),
+    ("[sender]\nremember_failures = 1\n", "sender.remember_failures", "expected bool"),
+    ("[workload]\nn_payments = -3\n", "workload.n_payments", ">= 1"),
+    ("[sender]\nmaxfeepercent = 101.0\n", "sender.maxfeepercent", "<= 100"),
+    ("[sender]\napriori_hop_probability = 0.0\n", "sender.apriori_hop_probability", "> 0"),
+    ('[engine]\nmode = "fast"\n', "engine.mode", "'event', 'atomic'"),
+    ("workload = 3\n", "workload", "expected a table"),
+])
+def test_errors_name_file_key_and_expectation(tmp_path, text, key, words):
+    path = write(tmp_path, text, "bad.toml")
+    with pytest.raises(InputError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert "bad.toml" in msg and f"'{key}'" in msg and words in msg
+
+
+def test_invalid_toml_names_the_line(tmp_path):
+    path = write(tmp_path, "[workload]\nn_payments = = 3\n", "broken.toml")
+    with pytest.raises(InputError, match=r"broken\.toml.*invalid TOML.*line 2"):
+        load_config(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match="nope.toml"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_bad_override_key():
+    with pytest.raises(InputError, match="did you mean 'mode'"):
+        load_config(None, overrides={"engine.mdoe": "atomic"})

@@ -1,0 +1,18 @@
+"""The kernel and engine tests once more with NUMBA_DISABLE_JIT=1, so coverage sees inside the kernels."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+KERNEL_TESTS = ["tests/kernels", "tests/test_engine.py", "tests/test_engine_properties.py"]
+
+
+def test_kernel_tests_pass_as_plain_python():
+    if os.environ.get("NUMBA_DISABLE_JIT") == "1":
+        return  # already the pure-Python run
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *KERNEL_TESTS],
+                          cwd=REPO, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
