@@ -1,0 +1,172 @@
+"""fastsim's benchmark harness: medians over repeats, with the machine, written as JSON.
+
+    python benchmarks/run.py [--quick] [--out benchmarks/results/NAME.json] [--only routes,run,...]
+
+Measures (issue 7): routes/s of the routing kernel on the 2026 snapshot; end-to-end payments/s of a
+100,000-payment run on it; peak RSS and bytes per HTLC row; cold and warm start-up of `fastsim run`.
+The real snapshot is read from ../shared/data beside the repo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SNAPSHOT = REPO.parent / "shared" / "data" / "ln-2026-02-03.listchannels.json.gz"
+
+
+def machine() -> dict:
+    import numba
+
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "numba": numba.__version__, "numpy": np.__version__, "platform": platform.platform(),
+            "numba_threads": numba.config.NUMBA_NUM_THREADS}
+
+
+def bench_routes(network, *, n_routes: int, repeats: int) -> dict:
+    """(a) routes/s of the routing kernel: random pairs in the largest SCC, 10k-1M sat."""
+    from fastsim.engine import graph_arrays
+    from fastsim.kernels.routing import COST_MODELS, NO_FAILURE, find_route, make_scratch
+    from fastsim.liquidity import initial_balances
+
+    rng = np.random.default_rng(0)
+    scc = network.largest_scc()
+    src = rng.choice(scc, n_routes)
+    dst = rng.choice(scc, n_routes)
+    dst = np.where(src == dst, scc[(np.searchsorted(scc, dst) + 1) % scc.size], dst)
+    amount = rng.integers(10_000_000, 1_000_000_001, n_routes)
+    balances = initial_balances(network, mode="uniform", seed=1)
+    reserve = network.direction_capacity_msat() // 100
+    graph = graph_arrays(network)
+    m2 = network.n_directions
+    fail_amt = np.full(m2, NO_FAILURE, np.int64)
+    fail_age = np.full(m2, np.inf)
+    scratch = make_scratch(network.n_nodes, m2)
+    route = [np.zeros(21, np.int64) for _ in range(3)]
+    out = {}
+    for model, code in COST_MODELS.items():
+        own = np.full(m2, -1, np.int64)
+
+        def one(i):
+            s = int(src[i])
+            mine = network.out_dir[network.out_ptr[s]:network.out_ptr[s + 1]]
+            own[mine] = balances[mine] - reserve[mine]
+            budget = max(int(amount[i]) // 200, 5000)
+            res = find_route(s, int(dst[i]), int(amount[i]), 0.0, graph, own, fail_amt, fail_age, code,
+                             1.0, 0.6, 3600.0, 100_000.0, 1000.0, budget, 20, 2016, 18, scratch, *route)
+            own[mine] = -1
+            return res[1] == 0
+
+        one(0)  # compile
+        rates, found = [], 0
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            found = sum(one(i) for i in range(n_routes))
+            rates.append(n_routes / (time.perf_counter() - t0))
+        out[model] = {"routes_per_s_median": statistics.median(rates), "routes_per_s": rates,
+                      "found_share": found / n_routes}
+    return out
+
+
+def bench_run(*, payments: int, repeats: int, overrides: dict) -> dict:
+    """(c, d) end-to-end payments/s of a run on the 2026 snapshot, peak RSS, bytes per HTLC row."""
+    code = f"""
+import json, resource, sys, time
+from fastsim.config import load_config
+from fastsim.importers import load_network
+from fastsim.scenario import run_scenario
+from fastsim.kernels.htlcs import HTLC_DTYPES
+import numpy as np
+net = load_network({str(SNAPSHOT)!r})
+cfg = load_config(None, overrides={{"workload.n_payments": {payments}, **{overrides!r}}})
+t0 = time.perf_counter()
+result, info = run_scenario(cfg, network=net, check_invariants=True)
+wall = time.perf_counter() - t0
+row_bytes = sum(np.dtype(d).itemsize for d in HTLC_DTYPES)
+print(json.dumps({{"wall_s": wall, "simulate_s": result.timings["simulate_s"],
+    "events": result.timings["events"], "htlc_rows": result.htlcs.height,
+    "success_rate": result.summary["success_rate"][0], "bytes_per_htlc_row": row_bytes,
+    "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+    runs = []
+    for _ in range(repeats):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    sim = statistics.median(r["simulate_s"] for r in runs)
+    return {"payments": payments, "overrides": overrides,
+            "payments_per_s_median": payments / sim,
+            "events_per_s_median": statistics.median(r["events"] / r["simulate_s"] for r in runs),
+            "runs": runs}
+
+
+def bench_startup(*, repeats: int) -> dict:
+    """(e) cold (empty Numba cache) and warm start-up of a tiny `fastsim run`."""
+    args = [sys.executable, "-m", "fastsim", "run", "--synthetic", "100", "--payments", "10", "--quiet"]
+
+    def timed(env) -> float:
+        with tempfile.TemporaryDirectory() as out:
+            t0 = time.perf_counter()
+            subprocess.run(args + ["--out", out], check=True, capture_output=True, env=env)
+            return time.perf_counter() - t0
+
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        cold = timed(env)
+        warm = [timed(env) for _ in range(repeats)]
+    return {"cold_s": cold, "warm_s_median": statistics.median(warm), "warm_s": warm}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer routes, payments and repeats")
+    parser.add_argument("--only", default="routes,run,startup")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+    repeats = 1 if args.quick else 3
+    if not SNAPSHOT.is_file():
+        sys.exit(f"the 2026 snapshot is needed at {SNAPSHOT}")
+    from fastsim.importers import load_network
+
+    report: dict = {"machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    network = load_network(SNAPSHOT)
+    if "routes" in only:
+        report["routes"] = bench_routes(network, n_routes=1000 if args.quick else 5000,
+                                        repeats=repeats)
+        print(json.dumps({"routes": report["routes"]}, indent=1), flush=True)
+    if "run" in only:
+        n = 20_000 if args.quick else 100_000
+        report["run_baseline"] = bench_run(payments=n, repeats=repeats, overrides={})
+        print(json.dumps({"run_baseline": report["run_baseline"]}, indent=1), flush=True)
+    if "startup" in only:
+        report["startup"] = bench_startup(repeats=repeats)
+        print(json.dumps({"startup": report["startup"]}, indent=1), flush=True)
+    report["peak_rss_mib_harness"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out = args.out or REPO / "benchmarks" / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from fastsim.cli.main import app
+
+app(prog_name="fastsim")

@@ -1,0 +1,80 @@
+"""`fastsim run`: one scenario, a printed summary, Parquet tables and run.json in a folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from fastsim.cli._errors import user_errors
+from fastsim.config import load_config
+from fastsim.results import write_results
+from fastsim.scenario import run_scenario
+
+
+def run_command(
+    config: Path = typer.Argument(None, help="Scenario TOML (see configs/default.toml); defaults apply "
+                                             "to every key it leaves out."),
+    graph: Path = typer.Option(None, "--graph", help="Network: a snapshot (CLN, lnd, CLoTH) or a "
+                                                     "network Parquet file."),
+    synthetic: int = typer.Option(None, "--synthetic", help="Use a synthetic LN-like graph of N nodes."),
+    payments: int = typer.Option(None, "--payments", help="Number of payments to generate."),
+    seed: int = typer.Option(None, "--seed", help="Scenario seed."),
+    mode: str = typer.Option(None, "--mode", help="Engine mode: event (reference) or atomic (fast)."),
+    out: Path = typer.Option(None, "--out", help="Output folder [default: out/<scenario name>]."),
+    record_htlcs: bool = typer.Option(False, "--record-htlcs",
+                                      help="Also write htlcs.parquet (every HTLC and its association)."),
+    check_invariants: bool = typer.Option(True, "--check-invariants/--no-check-invariants",
+                                          help="Check DESIGN.md 2.8 invariants at the end of the run."),
+    debug_invariants: bool = typer.Option(False, "--debug-invariants",
+                                          help="Also check channel sums after every event (slower)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Run one scenario and write DIR/payments.parquet, nodes, channels, summary and run.json."""
+    overrides = {}
+    if graph is not None and synthetic is not None:
+        typer.echo("error: give either --graph or --synthetic, not both", err=True)
+        raise typer.Exit(2)
+    if graph is not None:
+        overrides["network.source"] = str(graph)
+    if synthetic is not None:
+        overrides["network.source"] = "synthetic"
+        overrides["network.synthetic_nodes"] = synthetic
+    if payments is not None:
+        overrides["workload.n_payments"] = payments
+    if seed is not None:
+        overrides["seed"] = seed
+    if mode is not None:
+        overrides["engine.mode"] = mode
+    console = Console(stderr=True, quiet=quiet)
+    with user_errors():
+        cfg = load_config(config, overrides=overrides)
+        out_dir = out or Path("out") / cfg.name
+        with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=console, transient=True) as bar:
+            task = bar.add_task("payments", total=None)
+            result, run_info = run_scenario(
+                cfg, check_invariants=check_invariants, debug_invariants=debug_invariants,
+                progress=lambda done, total: bar.update(task, completed=done, total=total))
+        write_results(result, out_dir, run_info=run_info, record_htlcs=record_htlcs)
+    print_summary(result.summary.row(0, named=True), run_info, out_dir)
+
+
+def print_summary(s: dict, run_info: dict, out_dir: Path) -> None:
+    t = run_info["timings"]
+    typer.echo(f"payments {s['payments']:,}: {s['succeeded']:,} succeeded "
+               f"({100 * s['success_rate']:.1f}%), mean attempts {s['mean_attempts']:.2f}")
+    failures = {k.removeprefix("failed_"): v for k, v in s.items() if k.startswith("failed_") and v}
+    if failures:
+        typer.echo("failures: " + ", ".join(f"{k} {v:,}" for k, v in failures.items()))
+    typer.echo(f"fee ppm median {_fmt(s['median_fee_ppm'])}, p95 {_fmt(s['p95_fee_ppm'])}; "
+               f"completion s p50 {_fmt(s['p50_completion_s'], 3)}, p95 {_fmt(s['p95_completion_s'], 3)}")
+    rate = s["payments"] / t["simulate_s"] if t["simulate_s"] > 0 else float("inf")
+    typer.echo(f"simulated in {t['simulate_s']:.2f} s ({rate:,.0f} payments/s, {t['events']:,} events); "
+               f"results in {out_dir}")
+
+
+def _fmt(value, digits: int = 1) -> str:
+    return "n/a" if value is None or value != value else f"{value:,.{digits}f}"

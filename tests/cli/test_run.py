@@ -1,0 +1,79 @@
+"""`fastsim run` through Typer's CliRunner and once as a real subprocess."""
+
+import json
+import subprocess
+import sys
+
+import polars as pl
+from typer.testing import CliRunner
+
+from fastsim.cli.main import app
+
+runner = CliRunner()
+
+
+def run_cli(*args):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_run_writes_every_table_and_run_json(tmp_path):
+    out = tmp_path / "r"
+    res = run_cli("run", "--synthetic", "300", "--payments", "400", "--seed", "3", "--out", str(out),
+                  "--record-htlcs", "--debug-invariants", "--quiet")
+    assert res.exit_code == 0, res.output
+    assert "succeeded" in res.output and "payments/s" in res.output
+    for name in ("payments", "nodes", "channels", "summary", "htlcs"):
+        assert (out / f"{name}.parquet").is_file()
+    payments = pl.scan_parquet(out / "payments.parquet").collect()
+    assert payments.height == 400
+    info = json.loads((out / "run.json").read_text())
+    assert info["seed"] == 3 and info["config"]["workload"]["n_payments"] == 400
+    assert info["invariants_checked"] is True and "simulate_s" in info["timings"]
+    summary = pl.read_parquet(out / "summary.parquet").row(0, named=True)
+    assert summary["payments"] == 400 and summary["succeeded"] == payments["succeeded"].sum()
+
+
+def test_same_seed_gives_byte_identical_parquet(tmp_path):
+    for name in ("a", "b"):
+        res = run_cli("run", "--synthetic", "200", "--payments", "300", "--seed", "5",
+                      "--out", str(tmp_path / name), "--record-htlcs", "--quiet")
+        assert res.exit_code == 0, res.output
+    for table in ("payments", "nodes", "channels", "summary", "htlcs"):
+        a = (tmp_path / "a" / f"{table}.parquet").read_bytes()
+        b = (tmp_path / "b" / f"{table}.parquet").read_bytes()
+        assert a == b, table
+
+
+def test_atomic_mode_and_config_file(tmp_path):
+    cfg = tmp_path / "s.toml"
+    cfg.write_text('name = "tiny"\nseed = 2\n[network]\nsynthetic_nodes = 150\n'
+                   '[workload]\nn_payments = 100\n[engine]\nmode = "atomic"\n')
+    res = run_cli("run", str(cfg), "--out", str(tmp_path / "o"), "--quiet")
+    assert res.exit_code == 0, res.output
+    info = json.loads((tmp_path / "o" / "run.json").read_text())
+    assert info["config"]["engine"]["mode"] == "atomic" and info["config"]["name"] == "tiny"
+
+
+def test_bad_config_is_one_line_error_without_traceback(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[workload]\nn_paymnets = 5\n")
+    res = runner.invoke(app, ["run", str(cfg), "--quiet"])
+    assert res.exit_code == 2
+    assert "bad.toml" in res.output and "n_paymnets" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_missing_graph_file_is_a_clear_error(tmp_path):
+    res = runner.invoke(app, ["run", "--graph", str(tmp_path / "nope.json"), "--quiet"])
+    assert res.exit_code == 2 and "nope.json" in res.output and "Traceback" not in res.output
+
+
+def test_real_subprocess_version_and_run(tmp_path):
+    version = subprocess.run([sys.executable, "-m", "fastsim", "--version"], capture_output=True,
+                             text=True, check=True)
+    assert version.stdout.startswith("fastsim ")
+    proc = subprocess.run([sys.executable, "-m", "fastsim", "run", "--synthetic", "200",
+                           "--payments", "200", "--out", str(tmp_path / "p"), "--quiet"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "p" / "payments.parquet").is_file()
