@@ -69,7 +69,10 @@ def info_command(
                   f"direction {stats['nodes_without_usable_outgoing']:,}")
     console.print(f"components {stats['weak_components']:,}; largest strongly connected component "
                   f"over enabled directions {stats['largest_scc_nodes']:,} nodes")
-    table = Table("over enabled directions", *[f"p{q}" for q in PERCENTILES])
-    for key in ("capacity_sat", "fee_base_msat", "fee_rate_ppm", "cltv_delta"):
-        table.add_row(key, *[f"{v:,.0f}" for v in stats[key].values()])
+    table = Table("percentiles", *[f"p{q}" for q in PERCENTILES])
+    labels = {"capacity_sat": "capacity, sat (all channels)",
+              "fee_base_msat": "base fee, msat (enabled)", "fee_rate_ppm": "fee rate, ppm (enabled)",
+              "cltv_delta": "CLTV delta (enabled)"}
+    for key, label in labels.items():
+        table.add_row(label, *[f"{v:,.0f}" for v in stats[key].values()])
     console.print(table)
