@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import math
 import tomllib
-from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,10 @@ class EngineConfig:
     max_hops: int = key(20, "longest route", low=1, high=27)
     max_cltv: int = key(2016, "largest total CLTV of a route (blocks)", low=1)
     final_cltv_delta: int = key(18, "receiver's final CLTV delta (blocks)", low=0)
+    unresponsive_share: float = key(0.0, "share of nodes that accept HTLCs but never answer",
+                                    low=0.0, high=1.0)
+    htlc_timeout_s: float = key(600.0, "an HTLC to an unresponsive peer fails after this long "
+                                "(stands for its CLTV expiry)", low=0.0, low_open=True)
 
 
 SECTIONS = {"network": NetworkConfig, "liquidity": LiquidityConfig, "workload": WorkloadConfig,
@@ -211,14 +215,34 @@ def load_config(path: str | Path | None = None, *, overrides: dict | None = None
     return config_from_dict(data, path if path is not None else "overrides")
 
 
-def documented_keys() -> list[tuple[str, Any, str]]:
-    """(dotted key, default, help) for every key, in declaration order."""
-    out = [(name, f.default, f.metadata["help"]) for name, f in TOP_KEYS.items()]
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, int) and abs(value) >= 10_000:
+        return f"{value:_}"
+    return repr(value)
+
+
+def _toml_comment(f) -> str:
+    choices = f.metadata["choices"]
+    listed = f" ({' | '.join(_toml_value(c) for c in choices)})" if choices else ""
+    return f"# {f.metadata['help']}{listed}"
+
+
+def documented_toml() -> str:
+    """Every key with its default and help: the text of configs/default.toml."""
+    lines = ["# fastsim scenario: every key with its default. A scenario file may leave out any key.",
+             "# Money is integer msat; times are seconds unless a key says otherwise.", ""]
+    for name, f in TOP_KEYS.items():
+        lines += [_toml_comment(f), f"{name} = {_toml_value(f.default)}", ""]
     for section, cls in SECTIONS.items():
+        lines.append(f"[{section}]")
         for f in fields(cls):
-            default = f.default if f.default is not MISSING else None
-            out.append((f"{section}.{f.name}", default, f.metadata["help"]))
-    return out
+            lines += [_toml_comment(f), f"{f.name} = {_toml_value(f.default)}"]
+        lines.append("")
+    return "\n".join(lines)
 
 
-__all__ = ["Config", "config_from_dict", "documented_keys", "load_config", "replace"]
+__all__ = ["Config", "config_from_dict", "documented_toml", "load_config"]

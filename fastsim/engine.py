@@ -62,6 +62,15 @@ def topology_arrays(network: Network) -> tuple:
     return tuple(cols[name] for name in ev.TOPOLOGY_FIELDS)
 
 
+def unresponsive_nodes(n_nodes: int, share: float, seed: int) -> np.ndarray:
+    """Which nodes accept HTLCs but never answer (offline peers), drawn from the engine seed."""
+    mask = np.zeros(n_nodes, bool)
+    count = int(round(share * n_nodes))
+    if count:
+        mask[np.random.default_rng([seed, 0x57C]).choice(n_nodes, count, replace=False)] = True
+    return mask
+
+
 def engine_params(config, *, seed: int, atomic: bool, debug_invariants: bool) -> np.ndarray:
     s, e = config.sender, config.engine
     values = {
@@ -73,7 +82,7 @@ def engine_params(config, *, seed: int, atomic: bool, debug_invariants: bool) ->
         "max_attempts": s.max_attempts, "retry_for_s": s.retry_for_s,
         "remember_failures": s.remember_failures, "max_accepted_htlcs": e.max_accepted_htlcs,
         "latency_ms": e.latency_ms, "latency_jitter_ms": e.latency_jitter_ms, "seed": seed,
-        "debug_invariants": debug_invariants,
+        "debug_invariants": debug_invariants, "htlc_timeout_s": e.htlc_timeout_s,
     }
     return np.array([float(values[name]) for name in ev.PARAM_FIELDS])
 
@@ -89,8 +98,12 @@ def _grow(arrays: dict[str, np.ndarray], names, needed: int) -> None:
 
 def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.ndarray,
              seed: int | None = None, mode: str | None = None, debug_invariants: bool = False,
+             unresponsive: np.ndarray | None = None,
              progress: Callable[[int, int], None] | None = None) -> SimulationResult:
-    """Run one scenario: ``workload`` payments on ``network`` starting from ``balances``."""
+    """Run one scenario: ``workload`` payments on ``network`` starting from ``balances``.
+
+    ``unresponsive`` (a mask over nodes) overrides the nodes drawn by ``engine.unresponsive_share``.
+    """
     t0 = time.perf_counter()
     seed = config.seed if seed is None else seed
     mode = config.engine.mode if mode is None else mode
@@ -130,6 +143,8 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                            debug_invariants=debug_invariants)
     graph = graph_arrays(network)
     topology = topology_arrays(network)
+    if unresponsive is None:
+        unresponsive = unresponsive_nodes(n, config.engine.unresponsive_share, seed)
     scratch = make_scratch(n, m2)
     own_spendable = np.full(m2, -1, np.int64)
     fail_amt = np.full(m2, NO_FAILURE, np.int64)
@@ -148,7 +163,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
 
     while True:
         status = ev.run_events(
-            graph, topology, tuple(chan.values()), node_version, tuple(pays.values()),
+            graph, topology, unresponsive, tuple(chan.values()), node_version, tuple(pays.values()),
             tuple(attempts.values()), tuple(routes.values()), tuple(know.values()),
             tuple(htlcs.values()), tuple(heap.values()), tuple(nodes.values()), counters, params,
             scratch, own_spendable, fail_amt, fail_age, touched_dirs, prefetch, CHUNK_EVENTS)

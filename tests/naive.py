@@ -33,7 +33,7 @@ def cheapest_route_fee(source, target, amount, net, own_spendable, fail_amt, *, 
             if amt < hmin[e] or amt > hmax[e]:
                 return None
             if i == 0:
-                if own_spendable[e] < amt or not enabled[e]:
+                if own_spendable[e] < amt or not enabled[e] or amt >= fail_amt[e]:
                     return None
             else:
                 if not enabled[e] or amt > cap[e] or amt >= fail_amt[e]:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from fastsim.config import Config, load_config
+from fastsim.config import Config, documented_toml, load_config
 from fastsim.errors import InputError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -18,6 +18,8 @@ def write(tmp_path, text, name="s.toml"):
 
 def test_default_toml_documents_exactly_the_defaults():
     assert load_config(CONFIGS / "default.toml") == Config()
+    # regenerate with: python -c "from fastsim.config import *; print(documented_toml(), end='')"
+    assert (CONFIGS / "default.toml").read_text() == documented_toml()
     text = (CONFIGS / "default.toml").read_text()
     for key in Config().to_dict()["sender"]:
         assert f"\n{key} = " in text

@@ -33,10 +33,12 @@ def workload(rows):
                                 "dst": pl.Int32, "amount_msat": pl.Int64})
 
 
-def run(net, rows, balances, **overrides):
+def run(net, rows, balances, *, unresponsive=(), **overrides):
     config = cfg(**overrides)
+    mask = np.zeros(net.n_nodes, bool)
+    mask[list(unresponsive)] = True
     res = simulate(net, workload(rows), config, balances=np.array(balances, np.int64),
-                   debug_invariants=True)
+                   debug_invariants=True, unresponsive=mask)
     assert violations(res, net) == []
     return res
 
@@ -146,6 +148,28 @@ def test_retry_for_timeout_stops_retrying_and_releases_locks():
     assert not p["succeeded"] and p["failure_reason"] == "timeout"
     assert not res.state["inflight_msat"].any() and not res.state["inflight_count"].any()
     assert res.state["balance_msat"].tolist() == balances
+
+
+def test_unresponsive_node_times_out_releases_locks_and_retry_succeeds():
+    net = net_from(**DIAMOND)
+    res = run(net, [(0.0, 0, 2, 100_000_000)], HALF, unresponsive=[1],
+              **{"engine.htlc_timeout_s": 30.0})
+    p = res.payments.row(0, named=True)
+    assert p["succeeded"] and p["attempts"] == 2 and p["fee_msat"] == 41_000
+    # the sender gives up on its HTLC to node 1 after 30 s, then pays through node 3
+    assert p["completion_s"] == pytest.approx(30.4)
+    assert res.state["balance_msat"][0:4].tolist() == HALF[0:4]
+    assert res.htlcs["state"].cast(pl.Utf8).to_list() == ["failed", "settled", "settled"]
+
+
+def test_unresponsive_receiver_fails_with_timeout():
+    net = net_from(3, [(0, 1), (1, 2)], ppm=[100] * 4)
+    res = run(net, [(0.0, 0, 2, 1_000_000)], [CAP // 2] * 4, unresponsive=[2],
+              **{"sender.retry_for_s": 1000.0})
+    p = res.payments.row(0, named=True)
+    assert not p["succeeded"] and p["failure_reason"] == "timeout"
+    assert p["completion_s"] == pytest.approx(600.2)  # timeout at node 1, fail back to node 0
+    assert not res.state["inflight_count"].any()
 
 
 def test_max_attempts():

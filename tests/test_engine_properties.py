@@ -46,6 +46,8 @@ def scenarios(draw, spaced=False):
         "sender.cost_model": draw(st.sampled_from(["fee", "lnd", "probability"])),
         "engine.max_accepted_htlcs": draw(st.sampled_from([1, 2, 483])),
         "sender.max_attempts": draw(st.integers(1, 6)),
+        "engine.unresponsive_share": draw(st.sampled_from([0.0, 0.0, 0.2])),
+        "engine.htlc_timeout_s": 5.0,
         "seed": draw(st.integers(0, 2**31)),
     }
     return net, balances, wl, overrides

@@ -39,6 +39,7 @@ EV_ATTEMPT = 0
 EV_ARRIVE = 1
 EV_SETTLE = 2
 EV_FAIL = 3
+EV_TIMEOUT = 4  # an upstream node gives up on an HTLC its unresponsive peer never answered
 
 PENDING = 0
 SUCCEEDED = 1
@@ -79,10 +80,10 @@ COUNTER_FIELDS = ("n_htlcs", "heap_size", "seq", "n_route", "n_attempts", "n_kno
 PARAM_FIELDS = ("mode_atomic", "cost_model", "mu", "apriori", "half_life_s", "attempt_cost_msat",
                 "attempt_cost_ppm", "maxfeepercent", "exemptfee_msat", "max_hops", "max_cltv",
                 "final_cltv", "max_attempts", "retry_for_s", "remember_failures",
-                "max_accepted_htlcs", "latency_ms", "latency_jitter_ms", "seed", "debug_invariants")
+                "max_accepted_htlcs", "latency_ms", "latency_jitter_ms", "seed", "debug_invariants", "htlc_timeout_s")
 (P_ATOMIC, P_COST, P_MU, P_APRIORI, P_HALF_LIFE, P_ATTEMPT_MSAT, P_ATTEMPT_PPM, P_MAXFEEPCT,
  P_EXEMPTFEE, P_MAX_HOPS, P_MAX_CLTV, P_FINAL_CLTV, P_MAX_ATTEMPTS, P_RETRY_FOR, P_REMEMBER,
- P_MAX_HTLCS, P_LATENCY, P_JITTER, P_SEED, P_DEBUG) = range(len(PARAM_FIELDS))
+ P_MAX_HTLCS, P_LATENCY, P_JITTER, P_SEED, P_DEBUG, P_HTLC_TIMEOUT) = range(len(PARAM_FIELDS))
 
 _FORGET_AFTER_HALF_LIVES = 10.0
 
@@ -110,7 +111,7 @@ def hop_latency_s(seed, payment, attempt_number, hop, kind, latency_ms, jitter_m
 def _schedule(heap, counters, t, kind, obj):
     keys, ties, vals = heap
     counters[C_HEAP] = heap_push(keys, ties, vals, counters[C_HEAP], t, counters[C_SEQ],
-                                 obj * 4 + kind)
+                                 obj * 8 + kind)
     counters[C_SEQ] += 1
 
 
@@ -330,7 +331,7 @@ def prefetch_first_routes(graph, topology, chan, node_version, pays, know_head, 
 
 
 @njit
-def run_events(graph, topology, chan, node_version, pays, attempts, routes, know, htlcs, heap, nodes,
+def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts, routes, know, htlcs, heap, nodes,
                counters, params, scratch, own_spendable, fail_amt, fail_age, touched_dirs, prefetch,
                max_events):
     """Process up to ``max_events`` events; returns a ``STATUS_*`` code."""
@@ -378,8 +379,8 @@ def run_events(graph, topology, chan, node_version, pays, attempts, routes, know
             t = keys[0]
             val = vals[0]
             counters[C_HEAP] = heap_pop(keys, ties, vals, counters[C_HEAP])
-            kind = val & 3
-            obj = val >> 2
+            kind = val & 7
+            obj = val >> 3
         else:
             return STATUS_DONE
         processed += 1
@@ -396,7 +397,13 @@ def run_events(graph, topology, chan, node_version, pays, attempts, routes, know
             a = h_attempt[h]
             hop = h_hop[h]
             start = att_route_start[a]
-            if hop == att_n_hops[a] - 1:
+            if unresponsive[dir_dst[h_direction[h]]]:
+                # the peer never answers: the node that offered h fails it after the timeout
+                att_fail_dir[a] = h_direction[h]
+                att_fail_amt[a] = h_amount[h]
+                att_fail_reason[a] = REASON_TIMEOUT
+                _schedule(heap, counters, h_t_added[h] + params[P_HTLC_TIMEOUT], EV_TIMEOUT, h)
+            elif hop == att_n_hops[a] - 1:
                 # the receiver got the whole payment: it releases the preimage
                 _schedule(heap, counters, t + hop_latency_s(params[P_SEED], p, att_number[a], hop,
                                                             EV_SETTLE, params[P_LATENCY],
@@ -429,6 +436,7 @@ def run_events(graph, topology, chan, node_version, pays, attempts, routes, know
         else:
             h = obj
             settled = kind == EV_SETTLE
+            kind = EV_SETTLE if settled else EV_FAIL
             e = h_direction[h]
             _resolve(chan, topology, node_version, e, h_amount[h], settled)
             touched = e

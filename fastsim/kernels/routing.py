@@ -120,7 +120,8 @@ def find_route(source, target, amount_msat, now_s, graph, own_spendable, fail_am
                 continue
             e = in_dir[k]
             if v == source:
-                if own_spendable[e] < hop_amount:
+                # its own channel: the sender knows the balance and its own failures there
+                if own_spendable[e] < hop_amount or hop_amount >= fail_amt[e]:
                     continue
                 fee = 0
                 p = 1.0
