@@ -114,3 +114,27 @@ def test_samples_describe_the_same_channels(data_dir):
     for name in ("fee_base_msat", "fee_rate_ppm", "cltv_delta"):
         assert np.array_equal(np.sort(getattr(lnd, name)), np.sort(getattr(cloth, name))), name
     assert np.array_equal(cloth.balance_msat[0::2] + cloth.balance_msat[1::2], cloth.capacity_msat)
+
+
+def network_to_lnd_json(net, path):
+    """Write a Network as lnd's describegraph JSON (int64 as strings, null policy when disabled)."""
+    def pol(e):
+        if not net.enabled[e]:
+            return None
+        return {"time_lock_delta": int(net.cltv_delta[e]), "min_htlc": str(net.htlc_min_msat[e]),
+                "fee_base_msat": str(net.fee_base_msat[e]), "fee_rate_milli_msat": str(net.fee_rate_ppm[e]),
+                "disabled": False, "max_htlc_msat": str(net.htlc_max_msat[e])}
+    edges = [{"channel_id": str(c + 1), "node1_pub": net.pubkey[net.node0[c]],
+              "node2_pub": net.pubkey[net.node1[c]], "capacity": str(net.capacity_msat[c] // 1000),
+              "node1_policy": pol(2 * c), "node2_policy": pol(2 * c + 1)} for c in range(net.n_channels)]
+    nodes = [{"pub_key": pk, "alias": ""} for pk in net.pubkey]
+    path.write_text(json.dumps({"nodes": nodes, "edges": edges}))
+    return path
+
+
+def test_mainnet_sized_lnd_dump(tmp_path, data_dir):
+    cln = load_network(data_dir / "ln-2026-02-03.listchannels.json.gz")
+    lnd = load_network(network_to_lnd_json(cln, tmp_path / "mainnet.json"))
+    assert (lnd.n_nodes, lnd.n_channels) == (17_324, 50_808)
+    assert np.array_equal(lnd.enabled, cln.enabled)
+    assert np.array_equal(lnd.fee_rate_ppm[lnd.enabled], cln.fee_rate_ppm[cln.enabled])
