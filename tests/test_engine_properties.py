@@ -9,27 +9,23 @@ from fastsim.config import load_config
 from fastsim.engine import simulate
 from fastsim.invariants import violations
 from fastsim.network import Network
+from tests.strategies import channel_ends, per_direction
 
 
 @st.composite
 def scenarios(draw, spaced=False):
-    n = draw(st.integers(3, 8))
-    m = draw(st.integers(2, 16))
-    edges = []
-    for _ in range(m):
-        a = draw(st.integers(0, n - 1))
-        b = draw(st.integers(0, n - 2))
-        edges.append((a, b if b < a else b + 1))
+    n, edges = draw(channel_ends())
+    m = len(edges)
     k = 2 * m
     caps = draw(st.lists(st.integers(10**6, 10**9), min_size=m, max_size=m))
     net = Network(
         pubkey=[f"n{i}" for i in range(n)], scid=[f"c{i}" for i in range(m)],
         node0=[a for a, _ in edges], node1=[b for _, b in edges], capacity_msat=caps,
-        fee_base_msat=draw(st.lists(st.integers(0, 2000), min_size=k, max_size=k)),
-        fee_rate_ppm=draw(st.lists(st.integers(0, 3000), min_size=k, max_size=k)),
-        cltv_delta=draw(st.lists(st.integers(6, 300), min_size=k, max_size=k)),
+        fee_base_msat=per_direction(draw, st.integers(0, 2000), m),
+        fee_rate_ppm=per_direction(draw, st.integers(0, 3000), m),
+        cltv_delta=per_direction(draw, st.integers(6, 300), m),
         htlc_min_msat=[1] * k, htlc_max_msat=[c for c in caps for _ in (0, 1)],
-        enabled=draw(st.lists(st.booleans(), min_size=k, max_size=k)))
+        enabled=per_direction(draw, st.booleans(), m))
     shares = draw(st.lists(st.floats(0, 1), min_size=m, max_size=m))
     balances = np.empty(k, np.int64)
     balances[0::2] = [int(c * s) for c, s in zip(caps, shares)]

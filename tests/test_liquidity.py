@@ -11,6 +11,7 @@ from fastsim.errors import InputError
 from fastsim.liquidity import LIQUIDITY_MODES, initial_balances
 from fastsim.network import Network
 from fastsim.synth import synthesize
+from tests.strategies import channel_ends
 
 RANDOM_MODES = ("uniform", "skewed")
 
@@ -123,13 +124,8 @@ def test_deterministic_per_seed(net, mode):
 # ---- hypothesis: random small networks and seeds -------------------------------------------------
 @st.composite
 def small_networks(draw):
-    n = draw(st.integers(2, 8))
-    m = draw(st.integers(0, 12))
-    ends = []
-    for _ in range(m):
-        a = draw(st.integers(0, n - 1))
-        b = draw(st.integers(0, n - 2))
-        ends.append((a, b + (b >= a)))
+    n, ends = draw(channel_ends(min_nodes=2, min_channels=0, max_channels=12))
+    m = len(ends)
     caps = draw(st.lists(st.integers(1, 2 * 10**15), min_size=m, max_size=m))
     if m == 0:
         return _network([], [])

@@ -19,6 +19,7 @@ from fastsim.kernels.routing import (
 )
 from fastsim.network import Network
 from tests.naive import cheapest_route_fee
+from tests.strategies import channel_ends, per_direction
 
 BIG = 10**12
 
@@ -104,18 +105,12 @@ def test_probability_model_prefers_big_channels():
 
 @st.composite
 def random_graphs(draw):
-    n = draw(st.integers(3, 7))
-    m = draw(st.integers(2, 12))
-    edges = []
-    for _ in range(m):
-        a = draw(st.integers(0, n - 1))
-        b = draw(st.integers(0, n - 2))
-        edges.append((a, b if b < a else b + 1))
-    k = 2 * m
-    ppm = draw(st.lists(st.integers(0, 5000), min_size=k, max_size=k))
-    base = draw(st.lists(st.integers(0, 5000), min_size=k, max_size=k))
-    cltv = draw(st.lists(st.integers(5, 200), min_size=k, max_size=k))
-    enabled = draw(st.lists(st.booleans(), min_size=k, max_size=k))
+    n, edges = draw(channel_ends(max_nodes=7, max_channels=12))
+    k = 2 * len(edges)
+    ppm = per_direction(draw, st.integers(0, 5000), len(edges))
+    base = per_direction(draw, st.integers(0, 5000), len(edges))
+    cltv = per_direction(draw, st.integers(5, 200), len(edges))
+    enabled = per_direction(draw, st.booleans(), len(edges))
     net = make_network(n, edges, ppm=ppm, base=base, cltv=cltv, enabled=enabled)
     fail = draw(st.dictionaries(st.integers(0, k - 1), st.integers(0, 2 * 10**8), max_size=3))
     amount = draw(st.integers(1, 5 * 10**8))
