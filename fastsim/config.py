@@ -174,6 +174,9 @@ def config_from_dict(data: dict, source: str | Path | None = None) -> Config:
     return Config(**top, **sections)
 
 
+OVERRIDE_SOURCE = "option"
+
+
 def _nest(overrides: dict, source) -> dict:
     nested: dict = {}
     for dotted, value in overrides.items():
@@ -210,9 +213,11 @@ def load_config(path: str | Path | None = None, *, overrides: dict | None = None
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise InputError(path, None, f"invalid TOML: {exc}") from None
-    if overrides:
-        data = _merge(data, _nest(overrides, "overrides"))
-    return config_from_dict(data, path if path is not None else "overrides")
+    config = config_from_dict(data, path)
+    if not overrides:
+        return config
+    # the file is valid on its own, so what fails now comes from the overrides
+    return config_from_dict(_merge(data, _nest(overrides, OVERRIDE_SOURCE)), OVERRIDE_SOURCE)
 
 
 def _toml_value(value) -> str:

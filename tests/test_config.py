@@ -73,3 +73,10 @@ def test_missing_file(tmp_path):
 def test_bad_override_key():
     with pytest.raises(InputError, match="did you mean 'mode'"):
         load_config(None, overrides={"engine.mdoe": "atomic"})
+
+
+def test_override_errors_are_not_blamed_on_the_file(tmp_path):
+    path = write(tmp_path, "[workload]\nn_payments = 7\n", "ok.toml")
+    with pytest.raises(InputError) as err:
+        load_config(path, overrides={"workload.n_payments": -1})
+    assert "ok.toml" not in str(err.value) and "option" in str(err.value)
