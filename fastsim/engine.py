@@ -16,7 +16,7 @@ from fastsim.kernels.routing import COST_MODELS, GRAPH_FIELDS, NO_FAILURE, make_
 from fastsim.network import Network
 
 CHUNK_EVENTS = 1 << 16
-PREFETCH_PER_THREAD = 256
+PREFETCH_WINDOW = 512  # payments whose first routes are computed ahead, in parallel
 
 
 class InvariantViolation(AssertionError):
@@ -98,11 +98,12 @@ def _grow(arrays: dict[str, np.ndarray], names, needed: int) -> None:
 
 def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.ndarray,
              seed: int | None = None, mode: str | None = None, debug_invariants: bool = False,
-             unresponsive: np.ndarray | None = None,
+             unresponsive: np.ndarray | None = None, prefetch_routes: bool = True,
              progress: Callable[[int, int], None] | None = None) -> SimulationResult:
     """Run one scenario: ``workload`` payments on ``network`` starting from ``balances``.
 
     ``unresponsive`` (a mask over nodes) overrides the nodes drawn by ``engine.unresponsive_share``.
+    ``prefetch_routes=False`` computes every route when it is needed (same results, one core).
     """
     t0 = time.perf_counter()
     seed = config.seed if seed is None else seed
@@ -154,11 +155,17 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
     blocks = numba.get_num_threads()
     block_scratch = tuple(np.stack([a] * blocks) for a in make_scratch(n, m2))
     block_own = np.full((blocks, m2), -1, np.int64)
-    width = PREFETCH_PER_THREAD * blocks
+    block_fail_amt = np.full((blocks, m2), NO_FAILURE, np.int64)
+    block_fail_age = np.full((blocks, m2), np.inf)
+    block_touched = np.zeros((blocks, m2), np.int64)
+    width = PREFETCH_WINDOW if prefetch_routes else 1
     hop_cap = int(config.engine.max_hops) + 1
     prefetch = (np.zeros(2, np.int64), np.full(width, -1, np.int64), np.zeros(width, np.int64),
                 np.zeros(width, np.int64), np.zeros((width, hop_cap), np.int64),
                 np.zeros((width, hop_cap), np.int64), np.zeros((width, hop_cap), np.int64))
+    prefetched = 0
+    if not prefetch_routes:
+        prefetch[0][:] = k, k  # an empty window past the last payment: nothing is ever prefetched
     t_setup = time.perf_counter()
 
     while True:
@@ -172,9 +179,11 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
         if status == ev.STATUS_PREFETCH:
             first = int(counters[ev.C_NEXT_PAYMENT])
             prefetch[0][:] = first, min(first + width, k)
+            prefetched += int((prefetch[1][: prefetch[0][1] - first] >= 0).sum())
             ev.prefetch_first_routes(graph, topology, tuple(chan.values()), node_version,
-                                     tuple(pays.values()), know["know_head"], params, fail_amt,
-                                     fail_age, block_scratch, block_own, prefetch)
+                                     tuple(pays.values()), tuple(know.values()), params,
+                                     block_scratch, block_own, block_fail_amt, block_fail_age,
+                                     block_touched, prefetch)
         if status == ev.STATUS_INVARIANT:
             raise InvariantViolation(
                 f"channel {int(counters[ev.C_BAD_CHANNEL])}: balances and in-flight amounts no longer "
@@ -200,7 +209,10 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
              "events": int(counters[ev.C_EVENTS])}
     result = _tables(network, workload, state)
     result.timings = {"setup_s": t_setup - t0, "simulate_s": t_run - t_setup,
-                      "collect_s": time.perf_counter() - t_run, "events": state["events"]}
+                      "collect_s": time.perf_counter() - t_run, "events": state["events"],
+                      "route_searches": int(counters[ev.C_SEARCHES]),
+                      "prefetched_routes": prefetched,
+                      "prefetched_routes_used": int(counters[ev.C_PREFETCH_USED])}
     return result
 
 

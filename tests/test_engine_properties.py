@@ -5,6 +5,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fastsim import engine
 from fastsim.config import load_config
 from fastsim.engine import simulate
 from fastsim.invariants import violations
@@ -70,6 +71,23 @@ def test_event_and_atomic_agree_when_arrivals_are_far_apart(case):
     assert event.payments.equals(atomic.payments)
     assert np.array_equal(event.state["balance_msat"], atomic.state["balance_msat"])
     assert event.nodes.equals(atomic.nodes)
+
+
+@settings(max_examples=40, deadline=None)
+@given(scenarios(), st.sampled_from(["event", "atomic"]))
+def test_prefetched_routes_change_nothing(case, mode):
+    net, balances, wl, overrides = case
+    config = load_config(None, overrides={**overrides, "engine.mode": mode,
+                                          "sender.remember_failures": True})
+    saved = engine.PREFETCH_WINDOW
+    engine.PREFETCH_WINDOW = 3  # many windows, so prefetches also see state that later payments left
+    try:
+        ahead = simulate(net, wl, config, balances=balances)
+    finally:
+        engine.PREFETCH_WINDOW = saved
+    live = simulate(net, wl, config, balances=balances, prefetch_routes=False)
+    assert live.timings["prefetched_routes_used"] == 0
+    assert ahead.payments.equals(live.payments) and ahead.htlcs.equals(live.htlcs)
 
 
 @settings(max_examples=20, deadline=None)

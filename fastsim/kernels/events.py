@@ -73,9 +73,9 @@ KNOW_FIELDS = ("know_head", "know_direction", "know_amount_msat", "know_time_s",
                "know_next")
 NODE_FIELDS = ("fees_earned_msat", "fees_paid_msat", "sent_msat", "received_msat", "forwards")
 COUNTER_FIELDS = ("n_htlcs", "heap_size", "seq", "n_route", "n_attempts", "n_know", "next_payment",
-                  "events", "bad_channel")
+                  "events", "bad_channel", "route_searches", "prefetched_routes_used")
 (C_HTLCS, C_HEAP, C_SEQ, C_ROUTE, C_ATTEMPTS, C_KNOW, C_NEXT_PAYMENT, C_EVENTS,
- C_BAD_CHANNEL) = range(len(COUNTER_FIELDS))
+ C_BAD_CHANNEL, C_SEARCHES, C_PREFETCH_USED) = range(len(COUNTER_FIELDS))
 
 PARAM_FIELDS = ("mode_atomic", "cost_model", "mu", "apriori", "half_life_s", "attempt_cost_msat",
                 "attempt_cost_ppm", "maxfeepercent", "exemptfee_msat", "max_hops", "max_cltv",
@@ -160,10 +160,11 @@ def _channel_ok(chan, dir_capacity, direction):
 
 
 @njit
-def _load_knowledge(sender, payment, now_s, params, know, fail_amt, fail_age, touched_dirs):
+def _load_knowledge(sender, payment, now_s, params, know, fail_amt, fail_age, touched_dirs, prune):
     """Materialize what ``sender`` learned from failures into per-direction scratch arrays.
 
-    Records too old to matter are unlinked on the way. Returns how many directions were touched.
+    With ``prune``, records too old to matter are unlinked on the way (they are skipped either
+    way). Returns how many directions were touched.
     """
     know_head, know_direction, know_amount, know_time, know_payment, know_next = know
     half_life = params[P_HALF_LIFE]
@@ -177,10 +178,13 @@ def _load_knowledge(sender, payment, now_s, params, know, fail_amt, fail_age, to
         age = max(now_s - know_time[r], 0.0)
         own = know_payment[r] == payment
         if not own and (not remember or age > _FORGET_AFTER_HALF_LIVES * half_life):
-            if prev == -1:
-                know_head[sender] = nxt
+            if prune:
+                if prev == -1:
+                    know_head[sender] = nxt
+                else:
+                    know_next[prev] = nxt
             else:
-                know_next[prev] = nxt
+                prev = r
             r = nxt
             continue
         if own or lnd or age < half_life:
@@ -194,6 +198,13 @@ def _load_knowledge(sender, payment, now_s, params, know, fail_amt, fail_age, to
         prev = r
         r = nxt
     return n
+
+
+@njit
+def _forget(fail_amt, fail_age, touched_dirs, n_touched):
+    for i in range(n_touched):
+        fail_amt[touched_dirs[i]] = NO_FAILURE
+        fail_age[touched_dirs[i]] = np.inf
 
 
 @njit
@@ -245,18 +256,18 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
     if attempts_made[p] == 0 and 0 <= j < window[1] - window[0] and pre_version[j] == node_version[s]:
         n_hops = pre_n_hops[j]
         status = pre_status[j]
+        counters[C_PREFETCH_USED] += 1
         for i in range(n_hops):
             route_dir[start + i] = pre_dir[j, i]
             route_amt[start + i] = pre_amt[j, i]
             route_cltv[start + i] = pre_cltv[j, i]
     else:
         _fill_own(s, topology, chan, params[P_MAX_HTLCS], own_spendable, True)
-        n_known = _load_knowledge(s, p, t, params, know, fail_amt, fail_age, touched_dirs)
+        n_known = _load_knowledge(s, p, t, params, know, fail_amt, fail_age, touched_dirs, True)
+        counters[C_SEARCHES] += 1
         n_hops, status = _route(s, p, t, graph, pays, params, scratch, own_spendable, fail_amt,
                                 fail_age, route_dir[start:], route_amt[start:], route_cltv[start:])
-        for i in range(n_known):
-            fail_amt[touched_dirs[i]] = NO_FAILURE
-            fail_age[touched_dirs[i]] = np.inf
+        _forget(fail_amt, fail_age, touched_dirs, n_known)
         _fill_own(s, topology, chan, params[P_MAX_HTLCS], own_spendable, False)
     if status != ROUTE_OK:
         reason = last_reason[p]
@@ -296,13 +307,14 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
 
 
 @njit(parallel=True)
-def prefetch_first_routes(graph, topology, chan, node_version, pays, know_head, params, fail_amt,
-                          fail_age, block_scratch, block_own, prefetch):
+def prefetch_first_routes(graph, topology, chan, node_version, pays, know, params, block_scratch,
+                          block_own, block_fail_amt, block_fail_age, block_touched, prefetch):
     """Compute, in parallel, the first routes of the payments in the prefetch window.
 
-    Only senders without failure records are prefetched: their route depends on gossip and
-    their own channels alone, recorded with the sender's state version; a stale entry is
-    recognised by a changed version and recomputed at the payment's start."""
+    Each route is computed as its sender would compute it when the payment starts: on the
+    sender's channels and failure records now, evaluated at the payment's arrival time. It is
+    recorded with the sender's state version; a changed version marks it stale, and the route is
+    then computed at the start instead."""
     window, pre_version, pre_status, pre_n_hops, pre_dir, pre_amt, pre_cltv = prefetch
     src = pays[0]
     t_arrival = pays[3]
@@ -315,15 +327,18 @@ def prefetch_first_routes(graph, topology, chan, node_version, pays, know_head, 
                    block_scratch[6][b], block_scratch[7][b], block_scratch[8][b],
                    block_scratch[9][b], block_scratch[10][b])
         own = block_own[b]
+        fail_amt = block_fail_amt[b]
+        fail_age = block_fail_age[b]
+        touched = block_touched[b]
         for j in range(b, n, n_blocks):
             p = p0 + j
             s = src[p]
-            pre_version[j] = -1
-            if know_head[s] != -1:
-                continue
+            t = t_arrival[p]
             _fill_own(s, topology, chan, params[P_MAX_HTLCS], own, True)
-            n_hops, status = _route(s, p, t_arrival[p], graph, pays, params, scratch, own, fail_amt,
-                                    fail_age, pre_dir[j], pre_amt[j], pre_cltv[j])
+            n_known = _load_knowledge(s, p, t, params, know, fail_amt, fail_age, touched, False)
+            n_hops, status = _route(s, p, t, graph, pays, params, scratch, own, fail_amt, fail_age,
+                                    pre_dir[j], pre_amt[j], pre_cltv[j])
+            _forget(fail_amt, fail_age, touched, n_known)
             _fill_own(s, topology, chan, params[P_MAX_HTLCS], own, False)
             pre_n_hops[j] = n_hops
             pre_status[j] = status
