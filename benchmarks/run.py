@@ -2,7 +2,8 @@
 
     python benchmarks/run.py [--quick] [--out benchmarks/results/NAME.json] [--only routes,run,...]
 
-Measures (issue 7): routes/s of the routing kernel on the 2026 snapshot; end-to-end payments/s of a
+Measures (issue 7): routes/s of the routing kernel on the 2026 snapshot; events/s of the event
+engine alone (first routes of a run replayed without searching); end-to-end payments/s of a
 100,000-payment run on it; peak RSS and bytes per HTLC row; cold and warm start-up of `fastsim run`.
 The real snapshot is read from ../shared/data beside the repo.
 """
@@ -124,6 +125,25 @@ print(json.dumps({{"wall_s": wall, "simulate_s": result.timings["simulate_s"],
             "runs": runs}
 
 
+def bench_events(network, *, payments: int, repeats: int) -> dict:
+    """(b) events/s of the event engine alone: the first routes of a run, replayed without searching."""
+    from fastsim.config import load_config
+    from fastsim.engine import recorded_first_routes, simulate
+    from fastsim.scenario import prepare
+
+    cfg = load_config(None, overrides={"workload.n_payments": payments, "sender.max_attempts": 1})
+    scenario = prepare(cfg, network=network)
+    recorded = simulate(scenario.network, scenario.workload, cfg, balances=scenario.balances)
+    routes = recorded_first_routes(recorded, cfg.engine.max_hops)
+    rates = []
+    for _ in range(repeats + 1):  # the first replay compiles nothing new but warms the caches
+        replay = simulate(scenario.network, scenario.workload, cfg, balances=scenario.balances,
+                          first_routes=routes)
+        rates.append(replay.timings["events"] / replay.timings["simulate_s"])
+    return {"payments": payments, "events": replay.timings["events"],
+            "events_per_s_median": statistics.median(rates[1:]), "events_per_s": rates[1:]}
+
+
 def bench_startup(*, repeats: int) -> dict:
     """(e) cold (empty Numba cache) and warm start-up of a tiny `fastsim run`."""
     args = [sys.executable, "-m", "fastsim", "run", "--synthetic", "100", "--payments", "10", "--quiet"]
@@ -144,7 +164,7 @@ def bench_startup(*, repeats: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer routes, payments and repeats")
-    parser.add_argument("--only", default="routes,run,startup")
+    parser.add_argument("--only", default="routes,events,run,startup")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -159,6 +179,10 @@ def main() -> None:
         report["routes"] = bench_routes(network, n_routes=1000 if args.quick else 5000,
                                         repeats=repeats)
         print(json.dumps({"routes": report["routes"]}, indent=1), flush=True)
+    if "events" in only:
+        report["events"] = bench_events(network, payments=20_000 if args.quick else 100_000,
+                                        repeats=repeats)
+        print(json.dumps({"events": report["events"]}, indent=1), flush=True)
     if "run" in only:
         n = 20_000 if args.quick else 100_000
         report["run_baseline"] = bench_run(payments=n, repeats=repeats, overrides={})

@@ -12,7 +12,14 @@ import polars as pl
 
 from fastsim.kernels import events as ev
 from fastsim.kernels.htlcs import HTLC_FIELDS, KIND_NAMES, STATE_NAMES, empty_htlc_table
-from fastsim.kernels.routing import COST_MODELS, GRAPH_FIELDS, NO_FAILURE, make_scratch
+from fastsim.kernels.routing import (
+    COST_MODELS,
+    GRAPH_FIELDS,
+    NO_FAILURE,
+    ROUTE_NONE,
+    ROUTE_OK,
+    make_scratch,
+)
 from fastsim.network import Network
 
 CHUNK_EVENTS = 1 << 16
@@ -99,11 +106,14 @@ def _grow(arrays: dict[str, np.ndarray], names, needed: int) -> None:
 def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.ndarray,
              seed: int | None = None, mode: str | None = None, debug_invariants: bool = False,
              unresponsive: np.ndarray | None = None, prefetch_routes: bool = True,
+             first_routes: dict[str, np.ndarray] | None = None,
              progress: Callable[[int, int], None] | None = None) -> SimulationResult:
     """Run one scenario: ``workload`` payments on ``network`` starting from ``balances``.
 
     ``unresponsive`` (a mask over nodes) overrides the nodes drawn by ``engine.unresponsive_share``.
     ``prefetch_routes=False`` computes every route when it is needed (same results, one core).
+    ``first_routes`` replays given first routes instead of searching (see :func:`recorded_first_routes`);
+    it serves to measure the event machinery alone.
     """
     t0 = time.perf_counter()
     seed = config.seed if seed is None else seed
@@ -164,7 +174,12 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                 np.zeros(width, np.int64), np.zeros((width, hop_cap), np.int64),
                 np.zeros((width, hop_cap), np.int64), np.zeros((width, hop_cap), np.int64))
     prefetched = 0
-    if not prefetch_routes:
+    if first_routes is not None:
+        n_hops = first_routes["n_hops"]
+        prefetch = (np.array([0, k], np.int64), np.full(k, ev.PINNED, np.int64),
+                    np.where(n_hops > 0, ROUTE_OK, ROUTE_NONE).astype(np.int64), n_hops.astype(np.int64),
+                    first_routes["direction"], first_routes["amount_msat"], first_routes["cltv"])
+    elif not prefetch_routes:
         prefetch[0][:] = k, k  # an empty window past the last payment: nothing is ever prefetched
     t_setup = time.perf_counter()
 
@@ -214,6 +229,28 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                       "prefetched_routes": prefetched,
                       "prefetched_routes_used": int(counters[ev.C_PREFETCH_USED])}
     return result
+
+
+def recorded_first_routes(result: SimulationResult, max_hops: int) -> dict[str, np.ndarray]:
+    """Each payment's first route in a finished run, in the form ``simulate(first_routes=...)`` takes."""
+    k = result.payments.height
+    att = result.state["attempt_table"]
+    routes = result.state["route_table"]
+    first = np.full(k, -1, np.int64)
+    number0 = att["number"] == 0
+    first[att["payment"][number0]] = np.flatnonzero(number0)
+    out = {"n_hops": np.zeros(k, np.int64)}
+    for name, column in (("direction", "route_direction"), ("amount_msat", "route_amount_msat"),
+                         ("cltv", "route_cltv")):
+        out[name] = np.zeros((k, max_hops + 1), np.int64)
+    for p in np.flatnonzero(first >= 0):
+        a = first[p]
+        start, n = att["route_start"][a], att["n_hops"][a]
+        out["n_hops"][p] = n
+        for name, column in (("direction", "route_direction"), ("amount_msat", "route_amount_msat"),
+                             ("cltv", "route_cltv")):
+            out[name][p, :n] = routes[column][start:start + n]
+    return out
 
 
 def node_funds(network: Network, per_direction_msat: np.ndarray) -> np.ndarray:

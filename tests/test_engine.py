@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 
 from fastsim.config import load_config
-from fastsim.engine import simulate
+from fastsim.engine import recorded_first_routes, simulate
 from fastsim.invariants import violations
 from fastsim.network import Network
 
@@ -201,3 +201,14 @@ def test_routing_never_reads_remote_balances():
         res = run(net, [(0.0, 0, 2, 100_000_000)], balances, **{"sender.max_attempts": 1})
         first_routes.add(tuple(res.state["route_table"]["route_direction"].tolist()))
     assert first_routes == {(0, 2)}
+
+
+def test_replaying_recorded_first_routes_reproduces_the_run():
+    net = net_from(**DIAMOND)
+    rows = [(0.0, 0, 2, 100_000_000), (0.05, 1, 3, 5_000_000), (0.1, 2, 0, 7_000_000)]
+    first = run(net, rows, HALF, **{"sender.max_attempts": 1})
+    routes = recorded_first_routes(first, 20)
+    again = simulate(net, workload(rows), cfg(**{"sender.max_attempts": 1}),
+                     balances=np.array(HALF), first_routes=routes)
+    assert again.timings["route_searches"] == 0
+    assert again.payments.equals(first.payments) and again.htlcs.equals(first.htlcs)

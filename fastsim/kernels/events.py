@@ -61,6 +61,7 @@ STATUS_INVARIANT = 3
 STATUS_PREFETCH = 4
 
 CHANNEL_FIELDS = ("balance_msat", "inflight_msat", "inflight_count", "reserve_msat")
+PINNED = -2  # a prefetch entry given by the caller, used whatever the sender's state
 PREFETCH_FIELDS = ("window", "pre_version", "pre_status", "pre_n_hops", "pre_direction",
                    "pre_amount_msat", "pre_cltv")
 PAYMENT_FIELDS = ("src", "dst", "amount_msat", "t_arrival_s", "status", "reason", "attempts",
@@ -253,7 +254,8 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
         return -1
     start = counters[C_ROUTE]
     j = p - window[0]
-    if attempts_made[p] == 0 and 0 <= j < window[1] - window[0] and pre_version[j] == node_version[s]:
+    if (attempts_made[p] == 0 and 0 <= j < window[1] - window[0]
+            and (pre_version[j] == node_version[s] or pre_version[j] == PINNED)):
         n_hops = pre_n_hops[j]
         status = pre_status[j]
         counters[C_PREFETCH_USED] += 1
