@@ -132,10 +132,10 @@ def find_route(source, target, amount_msat, now_s, graph, own_spendable, fail_am
                 if cost_model != COST_LND and hop_amount >= fail_amt[e]:
                     continue
                 p = 1.0
-                if cost_model != COST_FEE:
+                if cost_model == COST_LND:
                     p = hop_probability(cost_model, hop_amount, in_capacity_msat[k], fail_amt[e],
                                         fail_age_s[e], apriori, half_life_s)
-                    if p <= 0.0 or (cost_model == COST_LND and p < LND_MIN_HOP_PROBABILITY):
+                    if p < LND_MIN_HOP_PROBABILITY:
                         continue
                 fee = forward_fee(in_fee_base_msat[k], in_fee_rate_ppm[k], hop_amount)
                 new_cltv = cltv[u] + in_cltv_delta[k]
@@ -146,13 +146,19 @@ def find_route(source, target, amount_msat, now_s, graph, own_spendable, fail_am
             if new_cltv > max_cltv:
                 pruned_cltv = True
                 continue
-            new_prob = prob[u] * p
             if cost_model == COST_FEE:
                 new_dist = dist[u] + fee
             elif cost_model == COST_PROBABILITY:
+                if mark[v] == 1 and dist[u] + fee >= dist[v]:
+                    continue  # cannot improve, whatever the risk term: skip the logarithm
+                if v != source:
+                    # fail_amt[e] is NO_FAILURE or above the amount here (checked above)
+                    p = hop_probability(cost_model, hop_amount, in_capacity_msat[k], fail_amt[e],
+                                        fail_age_s[e], apriori, half_life_s)
                 new_dist = dist[u] + fee + mu * (hop_amount / 1000.0) * -math.log(p)
             else:
-                new_dist = (new_amt - amount_msat) + attempt_cost / new_prob
+                new_dist = (new_amt - amount_msat) + attempt_cost / (prob[u] * p)
+            new_prob = prob[u] * p
             if mark[v] == 0:
                 touched[n_touched] = v
                 n_touched += 1
