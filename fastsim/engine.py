@@ -94,6 +94,12 @@ def engine_params(config, *, seed: int, atomic: bool, debug_invariants: bool) ->
     return np.array([float(values[name]) for name in ev.PARAM_FIELDS])
 
 
+def _ordered(arrays: dict[str, np.ndarray], names: tuple[str, ...]) -> tuple:
+    """The arrays in the order a kernel unpacks them; the names must match exactly."""
+    assert tuple(arrays) == names, (tuple(arrays), names)
+    return tuple(arrays.values())
+
+
 def _grow(arrays: dict[str, np.ndarray], names, needed: int) -> None:
     for name in names:
         arr = arrays[name]
@@ -185,18 +191,21 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
 
     while True:
         status = ev.run_events(
-            graph, topology, unresponsive, tuple(chan.values()), node_version, tuple(pays.values()),
-            tuple(attempts.values()), tuple(routes.values()), tuple(know.values()),
-            tuple(htlcs.values()), tuple(heap.values()), tuple(nodes.values()), counters, params,
-            scratch, own_spendable, fail_amt, fail_age, touched_dirs, prefetch, CHUNK_EVENTS)
+            graph, topology, unresponsive, _ordered(chan, ev.CHANNEL_FIELDS), node_version,
+            _ordered(pays, ev.PAYMENT_FIELDS), _ordered(attempts, ev.ATTEMPT_FIELDS),
+            _ordered(routes, ev.ROUTE_FIELDS), _ordered(know, ev.KNOW_FIELDS),
+            _ordered(htlcs, HTLC_FIELDS), tuple(heap.values()), _ordered(nodes, ev.NODE_FIELDS),
+            counters, params, scratch, own_spendable, fail_amt, fail_age, touched_dirs, prefetch,
+            CHUNK_EVENTS)
         if status == ev.STATUS_DONE:
             break
         if status == ev.STATUS_PREFETCH:
             first = int(counters[ev.C_NEXT_PAYMENT])
             prefetch[0][:] = first, min(first + width, k)
             prefetched += int((prefetch[1][: prefetch[0][1] - first] >= 0).sum())
-            ev.prefetch_first_routes(graph, topology, tuple(chan.values()), node_version,
-                                     tuple(pays.values()), tuple(know.values()), params,
+            ev.prefetch_first_routes(graph, topology, _ordered(chan, ev.CHANNEL_FIELDS), node_version,
+                                     _ordered(pays, ev.PAYMENT_FIELDS), _ordered(know, ev.KNOW_FIELDS),
+                                     params,
                                      block_scratch, block_own, block_fail_amt, block_fail_age,
                                      block_touched, prefetch)
         if status == ev.STATUS_INVARIANT:
@@ -239,16 +248,15 @@ def recorded_first_routes(result: SimulationResult, max_hops: int) -> dict[str, 
     first = np.full(k, -1, np.int64)
     number0 = att["number"] == 0
     first[att["payment"][number0]] = np.flatnonzero(number0)
-    out = {"n_hops": np.zeros(k, np.int64)}
-    for name, column in (("direction", "route_direction"), ("amount_msat", "route_amount_msat"),
-                         ("cltv", "route_cltv")):
-        out[name] = np.zeros((k, max_hops + 1), np.int64)
+    columns = {"direction": "route_direction", "amount_msat": "route_amount_msat",
+               "cltv": "route_cltv"}
+    out = {"n_hops": np.zeros(k, np.int64),
+           **{name: np.zeros((k, max_hops + 1), np.int64) for name in columns}}
     for p in np.flatnonzero(first >= 0):
         a = first[p]
         start, n = att["route_start"][a], att["n_hops"][a]
         out["n_hops"][p] = n
-        for name, column in (("direction", "route_direction"), ("amount_msat", "route_amount_msat"),
-                             ("cltv", "route_cltv")):
+        for name, column in columns.items():
             out[name][p, :n] = routes[column][start:start + n]
     return out
 

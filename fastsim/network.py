@@ -9,7 +9,6 @@ node (``in_ptr``/``in_dir``, used by the backwards route search).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np

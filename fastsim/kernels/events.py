@@ -12,7 +12,6 @@ the tables, show progress and honour Ctrl-C between chunks.
 import math
 
 import numpy as np
-
 from numba import prange
 
 from fastsim.kernels._jit import njit
@@ -32,7 +31,6 @@ from fastsim.kernels.routing import (
     ROUTE_FEE_BUDGET,
     ROUTE_OK,
     find_route,
-    forward_fee,
 )
 
 EV_ATTEMPT = 0
