@@ -20,7 +20,9 @@ from fastsim.kernels.routing import (
     ROUTE_OK,
     make_scratch,
 )
+from fastsim.errors import InputError
 from fastsim.network import Network
+from fastsim.workload import validate_workload
 
 CHUNK_EVENTS = 1 << 16
 PREFETCH_WINDOW = 512  # payments whose first routes are computed ahead, in parallel
@@ -125,9 +127,14 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
     seed = config.seed if seed is None else seed
     mode = config.engine.mode if mode is None else mode
     n, m2 = network.n_nodes, network.n_directions
+    workload = validate_workload(workload, network, source="workload")
     k = workload.height
     capacity = network.direction_capacity_msat()
     start_balance = np.asarray(balances, dtype=np.int64).copy()
+    if (start_balance.shape != (m2,) or (start_balance < 0).any()
+            or (start_balance[0::2] + start_balance[1::2] != network.capacity_msat).any()):
+        raise InputError("balances", "balance_msat", f"{m2} balances >= 0, the two sides of each "
+                                                     "channel adding up to its capacity")
     reserve = capacity * config.engine.reserve_ppm // 1_000_000
     chan = {"balance_msat": start_balance.copy(), "inflight_msat": np.zeros(m2, np.int64),
             "inflight_count": np.zeros(m2, np.int32), "reserve_msat": reserve}

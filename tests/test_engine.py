@@ -212,3 +212,15 @@ def test_replaying_recorded_first_routes_reproduces_the_run():
                      balances=np.array(HALF), first_routes=routes)
     assert again.timings["route_searches"] == 0
     assert again.payments.equals(first.payments) and again.htlcs.equals(first.htlcs)
+
+
+def test_simulate_rejects_inconsistent_balances_and_workloads():
+    from fastsim.errors import InputError
+
+    net = net_from(**DIAMOND)
+    bad = list(HALF)
+    bad[0] += 1
+    with pytest.raises(InputError, match="balance_msat"):
+        simulate(net, workload([(0.0, 0, 2, 1000)]), cfg(), balances=np.array(bad))
+    with pytest.raises(InputError, match="t_arrival_s"):
+        simulate(net, workload([(1.0, 0, 2, 1000), (0.5, 0, 2, 1000)]), cfg(), balances=np.array(HALF))
