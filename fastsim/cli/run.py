@@ -64,6 +64,11 @@ def run_command(
 
 def print_summary(s: dict, run_info: dict, out_dir: Path) -> None:
     t = run_info["timings"]
+    wl = run_info["workload"]
+    if "candidates" in wl:
+        where = "the largest strongly connected component" if wl["endpoints"] == "scc" else "all nodes"
+        typer.echo(f"endpoints drawn from {where}: {wl['candidates']:,} nodes "
+                   f"({wl['left_out']:,} left out)")
     typer.echo(f"payments {s['payments']:,}: {s['succeeded']:,} succeeded "
                f"({100 * s['success_rate']:.1f}%), mean attempts {s['mean_attempts']:.2f}")
     failures = {k.removeprefix("failed_"): v for k, v in s.items() if k.startswith("failed_") and v}

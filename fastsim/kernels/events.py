@@ -370,6 +370,7 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
     processed = 0
     while processed < max_events:
         # room for what one event can add: an HTLC, a route, an attempt, a record, two heap entries
+        # (a resolution schedules one per funding HTLC: one in single-path payments)
         if (counters[C_HTLCS] + 1 > h_payment.shape[0]
                 or counters[C_ROUTE] + max_hops > route_dir.shape[0]
                 or counters[C_ATTEMPTS] + 1 > att_payment.shape[0]
