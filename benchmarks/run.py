@@ -73,7 +73,7 @@ def bench_routes(network, *, n_routes: int, repeats: int) -> dict:
             mine = network.out_dir[network.out_ptr[s]:network.out_ptr[s + 1]]
             own[mine] = balances[mine] - reserve[mine]
             budget = max(int(amount[i]) // 200, 5000)
-            res = find_route(s, int(dst[i]), int(amount[i]), 0.0, graph, own, fail_amt, fail_age, code,
+            res = find_route(s, int(dst[i]), int(amount[i]), graph, own, fail_amt, fail_age, code,
                              1.0, 0.6, 3600.0, 100_000.0, 1000.0, budget, 20, 2016, 18, scratch, *route)
             own[mine] = -1
             return res[1] == 0

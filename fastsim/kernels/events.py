@@ -216,13 +216,13 @@ def _finish(pays, p, status, reason, t):
 
 
 @njit
-def _route(s, p, t, graph, pays, params, scratch, own_spendable, fail_amt, fail_age, route_dir,
+def _route(s, p, graph, pays, params, scratch, own_spendable, fail_amt, fail_age, route_dir,
            route_amt, route_cltv):
     """The route the sender ``s`` of payment ``p`` picks on the knowledge loaded in the arrays."""
     amount = pays[2][p]
     budget = max(int(amount * params[P_MAXFEEPCT] / 100.0), int(params[P_EXEMPTFEE]))
     return find_route(
-        s, pays[1][p], amount, t, graph, own_spendable, fail_amt, fail_age, int(params[P_COST]),
+        s, pays[1][p], amount, graph, own_spendable, fail_amt, fail_age, int(params[P_COST]),
         params[P_MU], params[P_APRIORI], params[P_HALF_LIFE], params[P_ATTEMPT_MSAT],
         params[P_ATTEMPT_PPM], budget, int(params[P_MAX_HOPS]), int(params[P_MAX_CLTV]),
         int(params[P_FINAL_CLTV]), scratch, route_dir, route_amt, route_cltv)
@@ -265,7 +265,7 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
         _fill_own(s, topology, chan, params[P_MAX_HTLCS], own_spendable, True)
         n_known = _load_knowledge(s, p, t, params, know, fail_amt, fail_age, touched_dirs, True)
         counters[C_SEARCHES] += 1
-        n_hops, status = _route(s, p, t, graph, pays, params, scratch, own_spendable, fail_amt,
+        n_hops, status = _route(s, p, graph, pays, params, scratch, own_spendable, fail_amt,
                                 fail_age, route_dir[start:], route_amt[start:], route_cltv[start:])
         _forget(fail_amt, fail_age, touched_dirs, n_known)
         _fill_own(s, topology, chan, params[P_MAX_HTLCS], own_spendable, False)
@@ -336,7 +336,7 @@ def prefetch_first_routes(graph, topology, chan, node_version, pays, know, param
             t = t_arrival[p]
             _fill_own(s, topology, chan, params[P_MAX_HTLCS], own, True)
             n_known = _load_knowledge(s, p, t, params, know, fail_amt, fail_age, touched, False)
-            n_hops, status = _route(s, p, t, graph, pays, params, scratch, own, fail_amt, fail_age,
+            n_hops, status = _route(s, p, graph, pays, params, scratch, own, fail_amt, fail_age,
                                     pre_dir[j], pre_amt[j], pre_cltv[j])
             _forget(fail_amt, fail_age, touched, n_known)
             _fill_own(s, topology, chan, params[P_MAX_HTLCS], own, False)

@@ -66,8 +66,11 @@ def hop_probability(cost_model, amount, capacity, fail_amt, fail_age_s, apriori,
     return (upper + 1 - amount) / (upper + 1)
 
 
+UNLIMITED = 1 << 60
+
+
 @njit
-def find_route(source, target, amount_msat, now_s, graph, own_spendable, fail_amt, fail_age_s,
+def find_route(source, target, amount_msat, graph, own_spendable, fail_amt, fail_age_s,
                cost_model, mu, apriori, half_life_s, attempt_cost_msat, attempt_cost_ppm,
                fee_budget_msat, max_hops, max_cltv, final_cltv, scratch, route_dir, route_amt,
                route_cltv):
@@ -77,8 +80,78 @@ def find_route(source, target, amount_msat, now_s, graph, own_spendable, fail_am
     when e has no free HTLC slot). Remote direction e is excluded for amounts >= ``fail_amt[e]``
     under the fee and probability models; under lnd's model that failure lowers its probability.
     Writes the route into ``route_*`` (hop order, amounts and CLTV expiries of each hop's HTLC) and
-    returns (n_hops, status).
+    returns (n_hops, status). When the fee budget or the CLTV limit cut the search short, a second
+    search without them tells whether a route exists beyond them (status FEE_BUDGET or CLTV) or
+    not at all (NONE), and returns that route if it happens to respect both.
     """
+    n_hops, pruned_budget, pruned_cltv = _search(
+        source, target, amount_msat, graph, own_spendable, fail_amt, fail_age_s, cost_model, mu,
+        apriori, half_life_s, attempt_cost_msat, attempt_cost_ppm, fee_budget_msat, max_hops,
+        max_cltv, final_cltv, scratch, route_dir, route_amt, route_cltv)
+    if n_hops > 0:
+        return n_hops, ROUTE_OK
+    if not (pruned_budget or pruned_cltv) or not _reachable(
+            source, target, amount_msat, graph, own_spendable, fail_amt, cost_model, scratch):
+        return 0, ROUTE_NONE
+    n_hops, _, too_long = _search(
+        source, target, amount_msat, graph, own_spendable, fail_amt, fail_age_s, cost_model, mu,
+        apriori, half_life_s, attempt_cost_msat, attempt_cost_ppm, UNLIMITED, max_hops, UNLIMITED,
+        final_cltv, scratch, route_dir, route_amt, route_cltv)
+    if n_hops == 0:
+        # only the hop limit can still cut this search: then routes were too long to be used
+        return 0, ROUTE_CLTV if too_long else ROUTE_NONE
+    if route_amt[0] - amount_msat > fee_budget_msat:
+        return 0, ROUTE_FEE_BUDGET
+    if route_cltv[0] > max_cltv:
+        return 0, ROUTE_CLTV
+    return n_hops, ROUTE_OK
+
+
+@njit
+def _reachable(source, target, amount_msat, graph, own_spendable, fail_amt, cost_model, scratch):
+    """Whether any path could carry the payment, judged leniently (every hop carries at least the
+    amount, so only upper limits exclude a hop): a cheap breadth-first test before a second search."""
+    (in_ptr, in_dir, in_src, in_capacity_msat, in_fee_base_msat, in_fee_rate_ppm, in_cltv_delta,
+     in_htlc_min_msat, in_htlc_max_msat, dir_dst) = graph
+    mark, touched, queue = scratch[6], scratch[7], scratch[10]
+    mark[target] = 1
+    touched[0] = target
+    n_touched = 1
+    queue[0] = target
+    head, tail = 0, 1
+    found = False
+    while head < tail and not found:
+        u = queue[head]
+        head += 1
+        for k in range(in_ptr[u], in_ptr[u + 1]):
+            v = in_src[k]
+            if mark[v] != 0 or amount_msat > in_htlc_max_msat[k]:
+                continue
+            e = in_dir[k]
+            if v == source:
+                if own_spendable[e] < amount_msat or amount_msat >= fail_amt[e]:
+                    continue
+                found = True
+                break
+            if amount_msat > in_capacity_msat[k]:
+                continue
+            if cost_model != COST_LND and amount_msat >= fail_amt[e]:
+                continue
+            mark[v] = 1
+            touched[n_touched] = v
+            n_touched += 1
+            queue[tail] = v
+            tail += 1
+    for i in range(n_touched):
+        mark[touched[i]] = 0
+    return found
+
+
+@njit
+def _search(source, target, amount_msat, graph, own_spendable, fail_amt, fail_age_s, cost_model,
+            mu, apriori, half_life_s, attempt_cost_msat, attempt_cost_ppm, fee_budget_msat,
+            max_hops, max_cltv, final_cltv, scratch, route_dir, route_amt, route_cltv):
+    """One backwards Dijkstra; returns (n_hops or 0, pruned by the budget, pruned by CLTV/hops)."""
     (in_ptr, in_dir, in_src, in_capacity_msat, in_fee_base_msat, in_fee_rate_ppm, in_cltv_delta,
      in_htlc_min_msat, in_htlc_max_msat, dir_dst) = graph
     dist, amt, prob, hops, cltv, next_dir, mark, touched, heap_keys, heap_ties, heap_vals = scratch
@@ -187,10 +260,4 @@ def find_route(source, target, amount_msat, now_s, graph, own_spendable, fail_am
     for i in range(n_touched):
         mark[touched[i]] = 0
         next_dir[touched[i]] = -1
-    if found:
-        return n_hops, ROUTE_OK
-    if pruned_budget:
-        return 0, ROUTE_FEE_BUDGET
-    if pruned_cltv:
-        return 0, ROUTE_CLTV
-    return 0, ROUTE_NONE
+    return n_hops, pruned_budget, pruned_cltv

@@ -50,7 +50,7 @@ def route(net, source, target, amount, *, cost=COST_FEE, own=None, fail=None, bu
     rd = np.zeros(max_hops + 1, np.int64)
     ra = np.zeros(max_hops + 1, np.int64)
     rc = np.zeros(max_hops + 1, np.int64)
-    n_hops, status = find_route(source, target, amount, 0.0, graph_arrays(net), own_spendable,
+    n_hops, status = find_route(source, target, amount, graph_arrays(net), own_spendable,
                                 fail_amt, fail_age, cost, mu, 0.6, 3600.0, 100_000.0, 1000.0,
                                 budget, max_hops, max_cltv, final_cltv,
                                 make_scratch(net.n_nodes, m2), rd, ra, rc)
@@ -103,6 +103,14 @@ def test_probability_model_prefers_big_channels():
     assert route(net, 0, 2, 10**8, cost=COST_LND)[0] == ROUTE_OK
 
 
+def test_budget_is_not_blamed_when_no_route_exists():
+    # the receiver's only neighbour (3) charges beyond the budget but cannot be reached by 0 anyway
+    net = make_network(4, [(0, 1), (3, 2)], ppm=[100, 100, 90_000, 90_000])
+    assert route(net, 0, 2, 100_000_000, budget=500_000)[0] == ROUTE_NONE
+    net = make_network(4, [(0, 3), (3, 2)], ppm=[100, 100, 90_000, 90_000])
+    assert route(net, 0, 2, 100_000_000, budget=500_000)[0] == ROUTE_FEE_BUDGET
+
+
 @st.composite
 def random_graphs(draw):
     n, edges = draw(channel_ends(max_nodes=7, max_channels=12))
@@ -137,3 +145,7 @@ def test_fee_model_matches_brute_force(case):
     else:
         # one label per node keeps the least fee, so only a binding CLTV limit can hide a route
         assert best is None or max_cltv != 2016
+        unlimited = cheapest_route_fee(0, 1, amount, net, own, fail_amt, fee_budget=BIG,
+                                       max_hops=20, max_cltv=BIG, final_cltv=18)
+        # the reason says whether a route exists beyond the limits
+        assert (status == ROUTE_NONE) == (unlimited is None)
