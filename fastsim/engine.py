@@ -67,7 +67,8 @@ def topology_arrays(network: Network) -> tuple:
     """What the event kernel needs of the graph besides the search view (order of TOPOLOGY_FIELDS)."""
     cols = {"out_ptr": network.out_ptr, "out_dir": network.out_dir, "dir_src": network.dir_src,
             "dir_dst": network.dir_dst,
-            "dir_capacity_msat": network.direction_capacity_msat(), "enabled": network.enabled}
+            "dir_capacity_msat": network.direction_capacity_msat(), "enabled": network.enabled,
+            "htlc_min_msat": network.htlc_min_msat, "htlc_max_msat": network.htlc_max_msat}
     return tuple(cols[name] for name in ev.TOPOLOGY_FIELDS)
 
 

@@ -224,3 +224,19 @@ def test_simulate_rejects_inconsistent_balances_and_workloads():
         simulate(net, workload([(0.0, 0, 2, 1000)]), cfg(), balances=np.array(bad))
     with pytest.raises(InputError, match="t_arrival_s"):
         simulate(net, workload([(1.0, 0, 2, 1000), (0.5, 0, 2, 1000)]), cfg(), balances=np.array(HALF))
+
+
+def test_every_hop_enforces_the_channel_policy_against_ground_truth():
+    """A replayed route that breaks a direction's htlc_max fails at that hop, whatever the sender thought."""
+    net = net_from(**DIAMOND)
+    capped = Network(**{**{c: getattr(net, c) for c in ("pubkey", "alias", "scid", "node0", "node1",
+                                                         "capacity_msat", "fee_base_msat", "fee_rate_ppm",
+                                                         "cltv_delta", "htlc_min_msat", "enabled")},
+                        "htlc_max_msat": [CAP, CAP, 50_000_000, CAP, CAP, CAP, CAP, CAP]})
+    rows = [(0.0, 0, 2, 100_000_000)]
+    routes = recorded_first_routes(run(net, rows, HALF, **{"sender.max_attempts": 1}), 20)
+    assert routes["direction"][0, :2].tolist() == [0, 2]
+    res = simulate(capped, workload(rows), cfg(**{"sender.max_attempts": 1}), balances=np.array(HALF),
+                   first_routes=routes, debug_invariants=True)
+    assert res.payments.row(0, named=True)["failure_reason"] == "liquidity"
+    assert res.htlcs["state"].cast(pl.Utf8).to_list() == ["failed"]

@@ -66,7 +66,8 @@ PAYMENT_FIELDS = ("src", "dst", "amount_msat", "t_arrival_s", "status", "reason"
                   "fee_msat", "hops", "t_done_s", "pay_first_in", "last_reason")
 ATTEMPT_FIELDS = ("payment", "number", "route_start", "n_hops", "t_start_s", "fail_direction",
                   "fail_amount_msat", "fail_reason")
-TOPOLOGY_FIELDS = ("out_ptr", "out_dir", "dir_src", "dir_dst", "dir_capacity_msat", "enabled")
+TOPOLOGY_FIELDS = ("out_ptr", "out_dir", "dir_src", "dir_dst", "dir_capacity_msat", "enabled",
+                   "htlc_min_msat", "htlc_max_msat")
 ROUTE_FIELDS = ("route_direction", "route_amount_msat", "route_cltv")
 KNOW_FIELDS = ("know_head", "know_direction", "know_amount_msat", "know_time_s", "know_payment",
                "know_next")
@@ -115,9 +116,12 @@ def _schedule(heap, counters, t, kind, obj):
 
 
 @njit
-def _check_add(chan, direction, amount, max_htlcs):
+def _check_add(chan, topology, direction, amount, max_htlcs):
     """Ground-truth check of the node adding an HTLC; returns a failure reason or REASON_NONE."""
     balance, inflight, inflight_count, reserve = chan
+    if not topology[5][direction] or amount < topology[6][direction] or amount > topology[7][direction]:
+        # outside the channel's policy: BOLT #4's temporary_channel_failure, as for liquidity
+        return REASON_LIQUIDITY
     if inflight_count[direction] >= max_htlcs:
         return REASON_HTLC_SLOTS
     if balance[direction] - amount < reserve[direction]:
@@ -293,7 +297,7 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
     att_fail_reason[a] = REASON_NONE
     attempts_made[p] += 1
     e0 = route_dir[start]
-    reason = _check_add(chan, e0, route_amt[start], params[P_MAX_HTLCS])
+    reason = _check_add(chan, topology, e0, route_amt[start], params[P_MAX_HTLCS])
     if reason != REASON_NONE:  # cannot happen: the route used the sender's own spendable balance
         _finish(pays, p, FAILED_PAYMENT, reason, t)
         return -1
@@ -350,7 +354,7 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
                counters, params, scratch, own_spendable, fail_amt, fail_age, touched_dirs, prefetch,
                max_events):
     """Process up to ``max_events`` events; returns a ``STATUS_*`` code."""
-    out_ptr, out_dir, dir_src, dir_dst, dir_capacity, enabled = topology
+    out_ptr, out_dir, dir_src, dir_dst, dir_capacity, enabled, htlc_min, htlc_max = topology
     balance, inflight, inflight_count, reserve = chan
     (src, dst, amount, t_arrival, pay_status, pay_reason, attempts_made, fee, hops, t_done,
      pay_first_in, last_reason) = pays
@@ -428,7 +432,7 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
             else:
                 e2 = route_dir[start + hop + 1]
                 amt2 = route_amt[start + hop + 1]
-                reason = _check_add(chan, e2, amt2, max_htlcs)
+                reason = _check_add(chan, topology, e2, amt2, max_htlcs)
                 if reason == REASON_NONE and route_cltv[start + hop] > params[P_MAX_CLTV]:
                     reason = REASON_CLTV
                 if reason == REASON_NONE:
@@ -504,7 +508,7 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
 @njit
 def _fill_own(sender, topology, chan, max_htlcs, own_spendable, fill):
     """Set (or clear) the sender's own spendable balances: what it knows of its own channels."""
-    out_ptr, out_dir, dir_src, dir_dst, dir_capacity, enabled = topology
+    out_ptr, out_dir, dir_src, dir_dst, dir_capacity, enabled, htlc_min, htlc_max = topology
     balance, inflight, inflight_count, reserve = chan
     for k in range(out_ptr[sender], out_ptr[sender + 1]):
         e = out_dir[k]
