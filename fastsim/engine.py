@@ -10,6 +10,7 @@ import numba
 import numpy as np
 import polars as pl
 
+from fastsim.errors import InputError
 from fastsim.kernels import events as ev
 from fastsim.kernels.htlcs import HTLC_FIELDS, KIND_NAMES, STATE_NAMES, empty_htlc_table
 from fastsim.kernels.routing import (
@@ -20,7 +21,6 @@ from fastsim.kernels.routing import (
     ROUTE_OK,
     make_scratch,
 )
-from fastsim.errors import InputError
 from fastsim.network import Network
 from fastsim.workload import validate_workload
 
