@@ -25,6 +25,8 @@ def write_results(result: SimulationResult, out_dir: str | Path, *, run_info: di
     """Write the run's tables to ``out_dir``; run.json last, so its presence marks a finished run."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # an older run.json would vouch for tables this call is about to replace
+    (out / "run.json").unlink(missing_ok=True)
     for name in TABLES:
         write_parquet(getattr(result, name), out / f"{name}.parquet")
     if record_htlcs:

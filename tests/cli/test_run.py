@@ -77,3 +77,13 @@ def test_real_subprocess_version_and_run(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "p" / "payments.parquet").is_file()
+
+
+def test_rerun_into_the_same_folder_replaces_results(tmp_path):
+    out = tmp_path / "same"
+    for payments in ("120", "80"):
+        res = run_cli("run", "--synthetic", "150", "--payments", payments, "--out", str(out), "--quiet")
+        assert res.exit_code == 0, res.output
+    assert pl.read_parquet(out / "payments.parquet").height == 80
+    assert json.loads((out / "run.json").read_text())["config"]["workload"]["n_payments"] == 80
+    assert not list(out.glob(".*.tmp"))  # no temporary files left behind
