@@ -47,20 +47,31 @@ class SimulationResult:
 
 def graph_arrays(network: Network) -> tuple:
     """The gossip view the routing kernel searches (order of GRAPH_FIELDS): enabled directions only,
-    grouped by receiving node, each column permuted into that order."""
+    grouped by receiving node (``in_*``) and by sending node (``fwd_*``)."""
+    capacity = network.direction_capacity_msat()
     keep = network.in_dir[network.enabled[network.in_dir]]
-    counts = np.bincount(network.dir_dst[keep], minlength=network.n_nodes)
-    in_ptr = np.zeros(network.n_nodes + 1, np.int64)
-    np.cumsum(counts, out=in_ptr[1:])
+    keep_out = network.out_dir[network.enabled[network.out_dir]]
     cols = {
-        "in_ptr": in_ptr, "in_dir": keep, "in_src": network.dir_src[keep],
-        "in_capacity_msat": network.direction_capacity_msat()[keep],
+        "in_ptr": _ptr(network.dir_dst[keep], network.n_nodes), "in_dir": keep,
+        "in_src": network.dir_src[keep], "in_capacity_msat": capacity[keep],
         "in_fee_base_msat": network.fee_base_msat[keep], "in_fee_rate_ppm": network.fee_rate_ppm[keep],
         "in_cltv_delta": network.cltv_delta[keep].astype(np.int64),
         "in_htlc_min_msat": network.htlc_min_msat[keep], "in_htlc_max_msat": network.htlc_max_msat[keep],
         "dir_dst": network.dir_dst,
+        "fwd_ptr": _ptr(network.dir_src[keep_out], network.n_nodes), "fwd_dir": keep_out,
+        "fwd_dst": network.dir_dst[keep_out], "fwd_capacity_msat": capacity[keep_out],
+        "fwd_fee_base_msat": network.fee_base_msat[keep_out],
+        "fwd_fee_rate_ppm": network.fee_rate_ppm[keep_out],
+        "fwd_htlc_max_msat": network.htlc_max_msat[keep_out],
     }
     return tuple(cols[name] for name in GRAPH_FIELDS)
+
+
+def _ptr(grouped_by: np.ndarray, n_nodes: int) -> np.ndarray:
+    """CSR offsets of entries already sorted by node."""
+    ptr = np.zeros(n_nodes + 1, np.int64)
+    np.cumsum(np.bincount(grouped_by, minlength=n_nodes), out=ptr[1:])
+    return ptr
 
 
 def topology_arrays(network: Network) -> tuple:

@@ -5,6 +5,13 @@ each forwarding node's BOLT #7 fee to the amount it must receive (as lnd and Cor
 It reads only gossip (capacity, policy, enabled), the sender's own spendable balances and what the
 sender's failures taught it; ground-truth balances of other nodes are not among its inputs.
 
+The search is goal-directed (A*): beside it, a forward search from the sender computes lower
+bounds of each node's cost *from the sender*, pricing every hop at the payment amount (fees and
+risk only grow with the amount a hop carries). Nodes the forward search has settled get their
+exact bound, every other node the forward search's radius. The two searches alternate, the cheaper
+side stepping, so both balls stay small; the bounds are consistent, so the route is the one the
+plain backwards Dijkstra finds (up to ties). The forward search uses the same knowledge.
+
 Tuples of arrays are passed in the orders of ``GRAPH_FIELDS`` and ``SCRATCH_FIELDS``.
 """
 
@@ -17,10 +24,14 @@ from fastsim.kernels.heap import heap_pop, heap_push
 
 # Gossip laid out in the order of the incoming-direction CSR (enabled directions only), so that
 # the search reads each node's incoming directions sequentially; ``in_dir[k]`` is the direction.
+# The ``fwd_*`` columns are the same directions in the outgoing-CSR order, for the forward bounds.
 GRAPH_FIELDS = ("in_ptr", "in_dir", "in_src", "in_capacity_msat", "in_fee_base_msat",
-                "in_fee_rate_ppm", "in_cltv_delta", "in_htlc_min_msat", "in_htlc_max_msat", "dir_dst")
+                "in_fee_rate_ppm", "in_cltv_delta", "in_htlc_min_msat", "in_htlc_max_msat", "dir_dst",
+                "fwd_ptr", "fwd_dir", "fwd_dst", "fwd_capacity_msat", "fwd_fee_base_msat",
+                "fwd_fee_rate_ppm", "fwd_htlc_max_msat")
 SCRATCH_FIELDS = ("dist", "amt", "prob", "hops", "cltv", "next_dir", "mark", "touched",
-                  "heap_keys", "heap_ties", "heap_vals")
+                  "heap_keys", "heap_ties", "heap_vals", "bound", "bound_mark", "bound_touched",
+                  "bound_heap_keys", "bound_heap_ties", "bound_heap_vals")
 
 COST_FEE = 0
 COST_LND = 1
@@ -42,7 +53,9 @@ def make_scratch(n_nodes: int, n_directions: int):
     return (np.zeros(n_nodes), np.zeros(n_nodes, np.int64), np.zeros(n_nodes),
             np.zeros(n_nodes, np.int32), np.zeros(n_nodes, np.int64), np.full(n_nodes, -1, np.int64),
             np.zeros(n_nodes, np.int8), np.zeros(n_nodes, np.int32), np.zeros(heap),
-            np.zeros(heap, np.int64), np.zeros(heap, np.int64))
+            np.zeros(heap, np.int64), np.zeros(heap, np.int64),
+            np.zeros(n_nodes), np.zeros(n_nodes, np.int8), np.zeros(n_nodes, np.int32),
+            np.zeros(heap), np.zeros(heap, np.int64), np.zeros(heap, np.int64))
 
 
 @njit(inline="always")
@@ -111,8 +124,8 @@ def find_route(source, target, amount_msat, graph, own_spendable, fail_amt, fail
 def _reachable(source, target, amount_msat, graph, own_spendable, fail_amt, cost_model, scratch):
     """Whether any path could carry the payment, judged leniently (every hop carries at least the
     amount, so only upper limits exclude a hop): a cheap breadth-first test before a second search."""
-    (in_ptr, in_dir, in_src, in_capacity_msat, in_fee_base_msat, in_fee_rate_ppm, in_cltv_delta,
-     in_htlc_min_msat, in_htlc_max_msat, dir_dst) = graph
+    in_ptr, in_dir, in_src, in_capacity_msat, in_htlc_max_msat = (graph[0], graph[1], graph[2],
+                                                                   graph[3], graph[8])
     mark, touched, queue = scratch[6], scratch[7], scratch[10]
     mark[target] = 1
     touched[0] = target
@@ -148,15 +161,82 @@ def _reachable(source, target, amount_msat, graph, own_spendable, fail_amt, cost
 
 
 @njit
+def _bound_step(source, amount_msat, graph, own_spendable, fail_amt, cost_model, mu, lnd_hop_cost,
+                scratch, size, n_touched):
+    """Settle the forward search's next node: its least cost from the sender, every hop priced at
+    ``amount_msat``. Returns (heap size, touched count, directions scanned); afterwards the heap top
+    (if any) is unsettled, so its key is the forward search's radius."""
+    fwd_ptr, fwd_dir, fwd_dst, fwd_capacity, fwd_fee_base, fwd_fee_rate, fwd_htlc_max = graph[10:17]
+    bound, bound_mark, bound_touched, keys, ties, vals = scratch[11:17]
+    u = vals[0]
+    size = heap_pop(keys, ties, vals, size)
+    bound_mark[u] = 2
+    for i in range(fwd_ptr[u], fwd_ptr[u + 1]):
+        v = fwd_dst[i]
+        if bound_mark[v] == 2 or amount_msat > fwd_htlc_max[i]:
+            continue
+        e = fwd_dir[i]
+        if u == source:
+            if own_spendable[e] < amount_msat or amount_msat >= fail_amt[e]:
+                continue
+            cost = 0.0
+        else:
+            if amount_msat > fwd_capacity[i] or (cost_model != COST_LND and amount_msat >= fail_amt[e]):
+                continue
+            cost = float(forward_fee(fwd_fee_base[i], fwd_fee_rate[i], amount_msat))
+            if cost_model == COST_LND:
+                cost += lnd_hop_cost
+            elif cost_model == COST_PROBABILITY:
+                if bound_mark[v] == 1 and bound[u] + cost >= bound[v]:
+                    continue
+                p = hop_probability(cost_model, amount_msat, fwd_capacity[i], fail_amt[e], 0.0, 0.0,
+                                    1.0)
+                cost += mu * (amount_msat / 1000.0) * -math.log(p)
+        new_bound = bound[u] + cost
+        if bound_mark[v] == 0:
+            bound_touched[n_touched] = v
+            n_touched += 1
+        elif new_bound >= bound[v]:
+            continue
+        bound_mark[v] = 1
+        bound[v] = new_bound
+        size = heap_push(keys, ties, vals, size, new_bound, v, v)
+    while size > 0 and bound_mark[vals[0]] == 2:
+        size = heap_pop(keys, ties, vals, size)
+    return size, n_touched, fwd_ptr[u + 1] - fwd_ptr[u]
+
+
+@njit(inline="always")
+def _lower_bound(v, bound, bound_mark, radius):
+    return bound[v] if bound_mark[v] == 2 else radius
+
+
+@njit
 def _search(source, target, amount_msat, graph, own_spendable, fail_amt, fail_age_s, cost_model,
             mu, apriori, half_life_s, attempt_cost_msat, attempt_cost_ppm, fee_budget_msat,
             max_hops, max_cltv, final_cltv, scratch, route_dir, route_amt, route_cltv):
-    """One backwards Dijkstra; returns (n_hops or 0, pruned by the budget, pruned by CLTV/hops)."""
+    """One backwards A* search; returns (n_hops or 0, pruned by the budget, pruned by CLTV/hops)."""
     (in_ptr, in_dir, in_src, in_capacity_msat, in_fee_base_msat, in_fee_rate_ppm, in_cltv_delta,
-     in_htlc_min_msat, in_htlc_max_msat, dir_dst) = graph
-    dist, amt, prob, hops, cltv, next_dir, mark, touched, heap_keys, heap_ties, heap_vals = scratch
+     in_htlc_min_msat, in_htlc_max_msat, dir_dst) = graph[:10]
+    dist, amt, prob, hops, cltv, next_dir, mark, touched, heap_keys, heap_ties, heap_vals = scratch[:11]
+    bound, bound_mark, bound_touched, bound_keys, bound_ties, bound_vals = scratch[11:17]
     n_touched = 0
     attempt_cost = attempt_cost_msat + (amount_msat * attempt_cost_ppm) / 1e6
+
+    # the forward search starts at the sender; until it settles a node, its radius bounds them all
+    bound[source] = 0.0
+    bound_mark[source] = 1
+    bound_touched[0] = source
+    n_bound_touched = 1
+    bound_size = heap_push(bound_keys, bound_ties, bound_vals, 0, 0.0, source, source)
+    radius = 0.0
+    bound_scans = 0
+    scans = 0
+    # under lnd's model a remote hop (probability <= apriori) adds at least its fee and
+    # attempt_cost * (1/apriori - 1); shaved so that rounding never makes the bound exceed the cost
+    lnd_hop_cost = 0.0
+    if cost_model == COST_LND:
+        lnd_hop_cost = attempt_cost * (1.0 / apriori - 1.0) * (1.0 - 1e-9)
 
     dist[target] = 0.0
     amt[target] = amount_msat
@@ -172,10 +252,25 @@ def _search(source, target, amount_msat, graph, own_spendable, fail_amt, fail_ag
     pruned_cltv = False
     found = False
     while size > 0:
+        if bound_size > 0 and bound_scans <= scans:
+            bound_size, n_bound_touched, scanned = _bound_step(
+                source, amount_msat, graph, own_spendable, fail_amt, cost_model, mu, lnd_hop_cost,
+                scratch, bound_size, n_bound_touched)
+            bound_scans += scanned
+            # the sender reaches no unsettled node: those are unreachable and bounded by infinity
+            radius = bound_keys[0] if bound_size > 0 else np.inf
+            continue
         key = heap_keys[0]
         u = heap_vals[0]
         size = heap_pop(heap_keys, heap_ties, heap_vals, size)
-        if mark[u] == 2 or key > dist[u]:
+        if mark[u] == 2:
+            continue
+        # bounds only grow as the forward search advances: an entry keyed on an older bound is
+        # queued again with the current one
+        current = dist[u] + _lower_bound(u, bound, bound_mark, radius)
+        if current > key:
+            if current < np.inf:
+                size = heap_push(heap_keys, heap_ties, heap_vals, size, current, u, u)
             continue
         mark[u] = 2
         if u == source:
@@ -185,6 +280,7 @@ def _search(source, target, amount_msat, graph, own_spendable, fail_amt, fail_ag
             pruned_cltv = True
             continue
         hop_amount = amt[u]
+        scans += in_ptr[u + 1] - in_ptr[u]
         for k in range(in_ptr[u], in_ptr[u + 1]):
             v = in_src[k]
             if mark[v] == 2:
@@ -231,20 +327,22 @@ def _search(source, target, amount_msat, graph, own_spendable, fail_amt, fail_ag
                 new_dist = dist[u] + fee + mu * (hop_amount / 1000.0) * -math.log(p)
             else:
                 new_dist = (new_amt - amount_msat) + attempt_cost / (prob[u] * p)
-            new_prob = prob[u] * p
+            if mark[v] == 1 and new_dist >= dist[v]:
+                continue
+            lower = _lower_bound(v, bound, bound_mark, radius)
+            if lower == np.inf:
+                continue  # the sender cannot reach v with this amount
             if mark[v] == 0:
                 touched[n_touched] = v
                 n_touched += 1
-            elif new_dist >= dist[v]:
-                continue
             mark[v] = 1
             dist[v] = new_dist
             amt[v] = new_amt
-            prob[v] = new_prob
+            prob[v] = prob[u] * p
             hops[v] = hops[u] + 1
             cltv[v] = new_cltv
             next_dir[v] = e
-            size = heap_push(heap_keys, heap_ties, heap_vals, size, new_dist, v, v)
+            size = heap_push(heap_keys, heap_ties, heap_vals, size, new_dist + lower, v, v)
 
     n_hops = 0
     if found:
@@ -260,4 +358,6 @@ def _search(source, target, amount_msat, graph, own_spendable, fail_amt, fail_ag
     for i in range(n_touched):
         mark[touched[i]] = 0
         next_dir[touched[i]] = -1
+    for i in range(n_bound_touched):
+        bound_mark[bound_touched[i]] = 0
     return n_hops, pruned_budget, pruned_cltv

@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastsim.engine import graph_arrays
+from fastsim.kernels.heap import heap_push
 from fastsim.kernels.routing import (
     COST_FEE,
     COST_LND,
@@ -14,11 +15,12 @@ from fastsim.kernels.routing import (
     ROUTE_FEE_BUDGET,
     ROUTE_NONE,
     ROUTE_OK,
+    _bound_step,
     find_route,
     make_scratch,
 )
 from fastsim.network import Network
-from tests.naive import cheapest_route_fee
+from tests.naive import bolt7_fee, cheapest_route_fee, dijkstra_route_cost, hop_probability
 from tests.strategies import channel_ends, per_direction
 
 BIG = 10**12
@@ -37,7 +39,7 @@ def make_network(n, edges, *, ppm=None, base=None, cltv=None, cap=10**9, enabled
 
 
 def route(net, source, target, amount, *, cost=COST_FEE, own=None, fail=None, budget=BIG,
-          max_hops=20, max_cltv=2016, final_cltv=18, mu=1.0):
+          max_hops=20, max_cltv=2016, final_cltv=18, mu=1.0, fail_age_s=1.0):
     m2 = net.n_directions
     own_spendable = np.full(m2, -1, np.int64)
     for e in range(m2):
@@ -46,7 +48,7 @@ def route(net, source, target, amount, *, cost=COST_FEE, own=None, fail=None, bu
     fail_amt = np.full(m2, NO_FAILURE, np.int64)
     for e, a in (fail or {}).items():
         fail_amt[e] = a
-    fail_age = np.full(m2, 1.0)
+    fail_age = np.full(m2, fail_age_s)
     rd = np.zeros(max_hops + 1, np.int64)
     ra = np.zeros(max_hops + 1, np.int64)
     rc = np.zeros(max_hops + 1, np.int64)
@@ -112,8 +114,8 @@ def test_budget_is_not_blamed_when_no_route_exists():
 
 
 @st.composite
-def random_graphs(draw):
-    n, edges = draw(channel_ends(max_nodes=7, max_channels=12))
+def random_graphs(draw, max_nodes=7, max_channels=12):
+    n, edges = draw(channel_ends(max_nodes=max_nodes, max_channels=max_channels))
     k = 2 * len(edges)
     ppm = per_direction(draw, st.integers(0, 5000), len(edges))
     base = per_direction(draw, st.integers(0, 5000), len(edges))
@@ -149,3 +151,63 @@ def test_fee_model_matches_brute_force(case):
                                        max_hops=20, max_cltv=BIG, final_cltv=18)
         # the reason says whether a route exists beyond the limits
         assert (status == ROUTE_NONE) == (unlimited is None)
+
+
+MODEL_NAMES = {COST_FEE: "fee", COST_LND: "lnd", COST_PROBABILITY: "probability"}
+
+
+def label_cost(net, dirs, amount, model, fail_amt, fail_age_s, mu=1.0):
+    """The cost the search assigns to a route, recomputed hop by hop from the receiver."""
+    attempt_cost = 100_000.0 + amount * 1000.0 / 1e6
+    cost, amt, prob = 0.0, amount, 1.0
+    for i in range(len(dirs) - 1, -1, -1):
+        e = dirs[i]
+        fee, p = 0, 1.0
+        if i > 0:
+            cap = int(net.direction_capacity_msat()[e])
+            p = hop_probability(MODEL_NAMES[model], amt, cap, fail_amt[e], fail_age_s, 0.6, 3600.0)
+            fee = bolt7_fee(net.fee_base_msat[e], net.fee_rate_ppm[e], amt)
+        if model == COST_FEE:
+            cost += fee
+        elif model == COST_PROBABILITY:
+            cost += fee + mu * (amt / 1000.0) * -np.log(p)
+        else:
+            cost = (amt + fee - amount) + attempt_cost / (prob * p)
+        amt += fee
+        prob *= p
+    return cost
+
+
+@settings(max_examples=150, deadline=None)
+@given(random_graphs(max_nodes=16, max_channels=40), st.sampled_from([COST_FEE, COST_LND, COST_PROBABILITY]),
+       st.sampled_from([1.0, 1800.0, 7200.0]), st.sampled_from([20, 2]))
+def test_goal_directed_search_matches_plain_dijkstra(case, model, age, max_hops):
+    """The forward bounds prune nothing the plain backwards Dijkstra would have used: same cost."""
+    net, fail, amount, budget, max_cltv = case
+    status, dirs, _, _ = route(net, 0, 1, amount, cost=model, fail=fail, budget=budget,
+                               max_cltv=max_cltv, max_hops=max_hops, fail_age_s=age)
+    own = np.where(net.dir_src == 0, BIG, -1)
+    fail_amt = np.full(net.n_directions, NO_FAILURE, np.int64)
+    for e, a in fail.items():
+        fail_amt[e] = a
+    expected = dijkstra_route_cost(
+        0, 1, amount, net, own, fail_amt, np.full(net.n_directions, age), model=MODEL_NAMES[model],
+        attempt_cost=100_000.0 + amount * 1000.0 / 1e6, fee_budget=budget, max_hops=max_hops,
+        max_cltv=max_cltv, final_cltv=18)
+    if expected is None:
+        assert status != ROUTE_OK
+        return
+    assert status == ROUTE_OK
+    assert np.isclose(label_cost(net, dirs, amount, model, fail_amt, age), expected[0],
+                      rtol=1e-9, atol=1e-6)
+    # the forward search, run to the end, bounds the cost of reaching each node of that route
+    scratch = make_scratch(net.n_nodes, net.n_directions)
+    bound, bound_mark, _, keys, ties, vals = scratch[11:17]
+    bound_mark[0] = 1
+    size, n_touched = heap_push(keys, ties, vals, 0, 0.0, 0, 0), 1
+    lnd_hop_cost = (100_000.0 + amount * 1000.0 / 1e6) * (1 / 0.6 - 1) * (1 - 1e-9)
+    while size > 0:
+        size, n_touched, _ = _bound_step(0, amount, graph_arrays(net), own, fail_amt, model, 1.0,
+                                         lnd_hop_cost, scratch, size, n_touched)
+    for node, cost_to_node in expected[1].items():
+        assert bound_mark[node] == 2 and bound[node] <= cost_to_node * (1 + 1e-12) + 1e-9
