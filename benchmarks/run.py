@@ -47,7 +47,12 @@ def machine() -> dict:
 def bench_routes(network, *, n_routes: int, repeats: int) -> dict:
     """(a) routes/s of the routing kernel: random pairs in the largest SCC, 10k-1M sat."""
     from fastsim.engine import graph_arrays
-    from fastsim.kernels.routing import COST_MODELS, NO_FAILURE, find_route, make_scratch
+    from fastsim.kernels.routing import (
+        COST_MODELS,
+        NO_FAILURE,
+        find_route,
+        make_scratch,
+    )
     from fastsim.liquidity import initial_balances
 
     rng = np.random.default_rng(0)

@@ -8,7 +8,12 @@ from hypothesis import strategies as st
 
 from fastsim.errors import InputError
 from fastsim.network import Network
-from fastsim.workload import generate_workload, read_workload, validate_workload, write_workload
+from fastsim.workload import (
+    generate_workload,
+    read_workload,
+    validate_workload,
+    write_workload,
+)
 
 
 def star(n_leaves=20, dead=3):

@@ -20,7 +20,12 @@ from fastsim.kernels.routing import (
     make_scratch,
 )
 from fastsim.network import Network
-from tests.naive import bolt7_fee, cheapest_route_fee, dijkstra_route_cost, hop_probability
+from tests.naive import (
+    bolt7_fee,
+    cheapest_route_fee,
+    dijkstra_route_cost,
+    hop_probability,
+)
 from tests.strategies import channel_ends, per_direction
 
 BIG = 10**12
