@@ -332,6 +332,8 @@ def _search(source, target, amount_msat, graph, own_spendable, fail_amt, fail_ag
             lower = _lower_bound(v, bound, bound_mark, radius)
             if lower == np.inf:
                 continue  # the sender cannot reach v with this amount
+            if mark[source] == 1 and new_dist + lower > dist[source]:
+                continue  # the sender's label would be settled first: v cannot matter
             if mark[v] == 0:
                 touched[n_touched] = v
                 n_touched += 1
