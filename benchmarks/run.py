@@ -1,6 +1,7 @@
 """fastsim's benchmark harness: medians over repeats, with the machine, written as JSON.
 
     python benchmarks/run.py [--quick] [--out benchmarks/results/NAME.json] [--only routes,run,...]
+                             [--set sender.cost_model=lnd ...]
 
 Measures (issue 7): routes/s of the routing kernel on the 2026 snapshot; events/s of the event
 engine alone (first routes of a run replayed without searching); end-to-end payments/s of a
@@ -184,6 +185,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer routes, payments and repeats")
     parser.add_argument("--only", default="routes,events,run,startup")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for the end-to-end run, e.g. sender.cost_model=lnd")
     args = parser.parse_args()
     only = set(args.only.split(","))
     repeats = 1 if args.quick else 3
@@ -203,7 +206,8 @@ def main() -> None:
         print(json.dumps({"events": report["events"]}, indent=1), flush=True)
     if "run" in only:
         n = 20_000 if args.quick else 100_000
-        report["run_baseline"] = bench_run(payments=n, repeats=repeats, overrides={})
+        overrides = dict(item.split("=", 1) for item in args.set)
+        report["run_baseline"] = bench_run(payments=n, repeats=repeats, overrides=overrides)
         print(json.dumps({"run_baseline": report["run_baseline"]}, indent=1), flush=True)
     if "startup" in only:
         report["startup"] = bench_startup(repeats=repeats)
