@@ -48,12 +48,18 @@ def machine() -> dict:
 def bench_routes(network, *, n_routes: int, repeats: int) -> dict:
     """(a) routes/s of the routing kernel: random pairs in the largest SCC, 10k-1M sat.
 
-    The queries run in a compiled loop, so that Python's per-call overhead (which exceeds the
-    search itself) is not measured; the engine calls the kernel the same way."""
+    The queries run in a compiled loop, as in the engine, so that Python's per-call overhead is
+    not measured."""
     from numba import njit
 
     from fastsim.engine import graph_arrays
-    from fastsim.kernels.routing import COST_MODELS, NO_FAILURE, ROUTE_OK, find_route, make_scratch
+    from fastsim.kernels.routing import (
+        COST_MODELS,
+        NO_FAILURE,
+        ROUTE_OK,
+        find_route,
+        make_scratch,
+    )
     from fastsim.liquidity import initial_balances
 
     @njit
