@@ -2,6 +2,11 @@
 
 Numba keys a cached kernel on its own file only, while our kernels inline functions from sibling
 modules; so the cache is dropped whenever any kernel source changes (a stamp of their hash).
+
+Serial kernels are compiled without Numba's reference counting (``_nrt=False``): they take every
+array from the caller and allocate none (Numba refuses to compile an allocation without it), and
+the atomic increments and decrements it adds around each helper call took half the event loop's
+time. Parallel kernels keep it, as their scheduling needs it.
 """
 
 import hashlib
@@ -38,4 +43,6 @@ if CACHE:
 
 def njit(*args, **kwargs):
     kwargs.setdefault("cache", CACHE)
+    if not kwargs.get("parallel"):
+        kwargs.setdefault("_nrt", False)
     return numba.njit(*args, **kwargs)
