@@ -30,6 +30,7 @@ from fastsim.kernels.routing import (
     ROUTE_CLTV,
     ROUTE_FEE_BUDGET,
     ROUTE_OK,
+    block_scratch_row,
     find_route,
 )
 
@@ -326,12 +327,7 @@ def prefetch_first_routes(graph, topology, chan, node_version, pays, know, param
     p0 = window[0]
     n = window[1] - p0
     for b in prange(n_blocks):
-        scratch = (block_scratch[0][b], block_scratch[1][b], block_scratch[2][b],
-                   block_scratch[3][b], block_scratch[4][b], block_scratch[5][b],
-                   block_scratch[6][b], block_scratch[7][b], block_scratch[8][b],
-                   block_scratch[9][b], block_scratch[10][b], block_scratch[11][b],
-                   block_scratch[12][b], block_scratch[13][b], block_scratch[14][b],
-                   block_scratch[15][b], block_scratch[16][b])
+        scratch = block_scratch_row(block_scratch, b)
         own = block_own[b]
         fail_amt = block_fail_amt[b]
         fail_age = block_fail_age[b]

@@ -208,6 +208,23 @@ def _bound_step(source, amount_msat, graph, own_spendable, fail_amt, cost_model,
 
 
 @njit(inline="always")
+def lnd_hop_floor(attempt_cost, apriori):
+    """What a remote hop adds at least to lnd's cost besides its fee (its probability is at most
+    ``apriori``), shaved so that rounding never lifts the bound above the cost."""
+    return attempt_cost * (1.0 / apriori - 1.0) * (1.0 - 1e-9)
+
+
+@njit(inline="always")
+def block_scratch_row(block_scratch, b):
+    """Block ``b``'s scratch (order of SCRATCH_FIELDS) out of per-field arrays stacked by block."""
+    return (block_scratch[0][b], block_scratch[1][b], block_scratch[2][b], block_scratch[3][b],
+            block_scratch[4][b], block_scratch[5][b], block_scratch[6][b], block_scratch[7][b],
+            block_scratch[8][b], block_scratch[9][b], block_scratch[10][b], block_scratch[11][b],
+            block_scratch[12][b], block_scratch[13][b], block_scratch[14][b],
+            block_scratch[15][b], block_scratch[16][b])
+
+
+@njit(inline="always")
 def _lower_bound(v, bound, bound_mark, radius):
     return bound[v] if bound_mark[v] == 2 else radius
 
@@ -233,11 +250,7 @@ def _search(source, target, amount_msat, graph, own_spendable, fail_amt, fail_ag
     radius = 0.0
     bound_scans = 0
     scans = 0
-    # under lnd's model a remote hop (probability <= apriori) adds at least its fee and
-    # attempt_cost * (1/apriori - 1); shaved so that rounding never makes the bound exceed the cost
-    lnd_hop_cost = 0.0
-    if cost_model == COST_LND:
-        lnd_hop_cost = attempt_cost * (1.0 / apriori - 1.0) * (1.0 - 1e-9)
+    lnd_hop_cost = lnd_hop_floor(attempt_cost, apriori) if cost_model == COST_LND else 0.0
 
     dist[target] = 0.0
     amt[target] = amount_msat

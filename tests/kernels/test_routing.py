@@ -17,6 +17,7 @@ from fastsim.kernels.routing import (
     ROUTE_OK,
     _bound_step,
     find_route,
+    lnd_hop_floor,
     make_scratch,
 )
 from fastsim.network import Network
@@ -161,9 +162,13 @@ def test_fee_model_matches_brute_force(case):
 MODEL_NAMES = {COST_FEE: "fee", COST_LND: "lnd", COST_PROBABILITY: "probability"}
 
 
+def attempt_cost(amount):
+    """lnd's attempt cost as ``route`` sets it: 100,000 msat + 1000 ppm."""
+    return 100_000.0 + amount * 1000.0 / 1e6
+
+
 def label_cost(net, dirs, amount, model, fail_amt, fail_age_s, mu=1.0):
     """The cost the search assigns to a route, recomputed hop by hop from the receiver."""
-    attempt_cost = 100_000.0 + amount * 1000.0 / 1e6
     cost, amt, prob = 0.0, amount, 1.0
     for i in range(len(dirs) - 1, -1, -1):
         e = dirs[i]
@@ -177,7 +182,7 @@ def label_cost(net, dirs, amount, model, fail_amt, fail_age_s, mu=1.0):
         elif model == COST_PROBABILITY:
             cost += fee + mu * (amt / 1000.0) * -np.log(p)
         else:
-            cost = (amt + fee - amount) + attempt_cost / (prob * p)
+            cost = (amt + fee - amount) + attempt_cost(amount) / (prob * p)
         amt += fee
         prob *= p
     return cost
@@ -197,7 +202,7 @@ def test_goal_directed_search_matches_plain_dijkstra(case, model, age, max_hops)
         fail_amt[e] = a
     expected = dijkstra_route_cost(
         0, 1, amount, net, own, fail_amt, np.full(net.n_directions, age), model=MODEL_NAMES[model],
-        attempt_cost=100_000.0 + amount * 1000.0 / 1e6, fee_budget=budget, max_hops=max_hops,
+        attempt_cost=attempt_cost(amount), fee_budget=budget, max_hops=max_hops,
         max_cltv=max_cltv, final_cltv=18)
     if expected is None:
         assert status != ROUTE_OK
@@ -210,9 +215,9 @@ def test_goal_directed_search_matches_plain_dijkstra(case, model, age, max_hops)
     bound, bound_mark, _, keys, ties, vals = scratch[11:17]
     bound_mark[0] = 1
     size, n_touched = heap_push(keys, ties, vals, 0, 0.0, 0, 0), 1
-    lnd_hop_cost = (100_000.0 + amount * 1000.0 / 1e6) * (1 / 0.6 - 1) * (1 - 1e-9)
     while size > 0:
         size, n_touched, _ = _bound_step(0, amount, graph_arrays(net), own, fail_amt, model, 1.0,
-                                         lnd_hop_cost, scratch, size, n_touched)
+                                         lnd_hop_floor(attempt_cost(amount), 0.6), scratch, size,
+                                         n_touched)
     for node, cost_to_node in expected[1].items():
         assert bound_mark[node] == 2 and bound[node] <= cost_to_node * (1 + 1e-12) + 1e-9
