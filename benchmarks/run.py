@@ -186,6 +186,22 @@ def bench_startup(*, repeats: int) -> dict:
     return {"cold_s": cold, "warm_s_median": statistics.median(warm), "warm_s": warm}
 
 
+def _overrides(parser: argparse.ArgumentParser, items: list[str]) -> dict:
+    """``--set`` items as config overrides, checked before anything runs."""
+    from fastsim.config import load_config
+    from fastsim.errors import FastsimError
+
+    bad = [item for item in items if "=" not in item]
+    if bad:
+        parser.error(f"--set expects KEY=VALUE, got {bad[0]!r}")
+    overrides = dict(item.split("=", 1) for item in items)
+    try:
+        load_config(None, overrides=overrides)
+    except FastsimError as err:
+        parser.error(str(err))
+    return overrides
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer routes, payments and repeats")
@@ -194,6 +210,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override for the end-to-end run, e.g. sender.cost_model=lnd")
     args = parser.parse_args()
+    overrides = _overrides(parser, args.set)
     only = set(args.only.split(","))
     repeats = 1 if args.quick else 3
     if not SNAPSHOT.is_file():
@@ -212,7 +229,6 @@ def main() -> None:
         print(json.dumps({"events": report["events"]}, indent=1), flush=True)
     if "run" in only:
         n = 20_000 if args.quick else 100_000
-        overrides = dict(item.split("=", 1) for item in args.set)
         report["run_baseline"] = bench_run(payments=n, repeats=repeats, overrides=overrides)
         print(json.dumps({"run_baseline": report["run_baseline"]}, indent=1), flush=True)
     if "startup" in only:
