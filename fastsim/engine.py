@@ -26,6 +26,7 @@ from fastsim.workload import validate_workload
 
 CHUNK_EVENTS = 1 << 16
 PREFETCH_WINDOW = 512  # payments whose first routes are computed ahead, in parallel
+RETRY_SLOTS = 64  # retries computed ahead at once, at most (a batch is the failures in flight)
 
 
 class InvariantViolation(AssertionError):
@@ -206,6 +207,13 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                     first_routes["direction"], first_routes["amount_msat"], first_routes["cltv"])
     elif not prefetch_routes:
         prefetch[0][:] = k, k  # an empty window past the last payment: nothing is ever prefetched
+    slots = RETRY_SLOTS if prefetch_routes else 0  # no slot: every retry is searched live
+    retry = (np.full(k, -1, np.int32), np.zeros(slots, np.int64), np.zeros(slots, np.int64),
+             np.zeros(slots), np.zeros(slots, np.int8), np.zeros(slots, np.int64),
+             np.zeros(slots, np.int64), np.zeros(slots, np.int64), np.zeros((slots, hop_cap), np.int64),
+             np.zeros((slots, hop_cap), np.int64), np.zeros((slots, hop_cap), np.int64),
+             np.arange(slots, dtype=np.int64), np.zeros(slots, np.int64))
+    counters[ev.C_FREE_SLOTS] = slots
     t_setup = time.perf_counter()
 
     while True:
@@ -215,7 +223,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
             _ordered(routes, ev.ROUTE_FIELDS), _ordered(know, ev.KNOW_FIELDS),
             _ordered(htlcs, HTLC_FIELDS), tuple(heap.values()), _ordered(nodes, ev.NODE_FIELDS),
             counters, params, scratch, own_spendable, fail_amt, fail_age, touched_dirs, prefetch,
-            CHUNK_EVENTS)
+            retry, CHUNK_EVENTS)
         if status == ev.STATUS_DONE:
             break
         if status == ev.STATUS_PREFETCH:
@@ -227,6 +235,13 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                                      params,
                                      block_scratch, block_own, block_fail_amt, block_fail_age,
                                      block_touched, prefetch)
+        if status == ev.STATUS_SPECULATE:
+            ev.speculate_retries(graph, topology, _ordered(chan, ev.CHANNEL_FIELDS), node_version,
+                                 _ordered(pays, ev.PAYMENT_FIELDS), _ordered(attempts, ev.ATTEMPT_FIELDS),
+                                 _ordered(routes, ev.ROUTE_FIELDS), _ordered(know, ev.KNOW_FIELDS),
+                                 params, block_scratch, block_own, block_fail_amt, block_fail_age,
+                                 block_touched, retry, counters)
+            continue
         if status == ev.STATUS_INVARIANT:
             raise InvariantViolation(
                 f"channel {int(counters[ev.C_BAD_CHANNEL])}: balances and in-flight amounts no longer "
@@ -255,7 +270,9 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                       "collect_s": time.perf_counter() - t_run, "events": state["events"],
                       "route_searches": int(counters[ev.C_SEARCHES]),
                       "prefetched_routes": prefetched,
-                      "prefetched_routes_used": int(counters[ev.C_PREFETCH_USED])}
+                      "prefetched_routes_used": int(counters[ev.C_PREFETCH_USED]),
+                      "speculated_retries": int(counters[ev.C_SPECULATED]),
+                      "speculated_retries_used": int(counters[ev.C_SPECULATED_USED])}
     return result
 
 

@@ -214,6 +214,36 @@ def test_replaying_recorded_first_routes_reproduces_the_run():
     assert again.payments.equals(first.payments) and again.htlcs.equals(first.htlcs)
 
 
+# senders 0 and 4 both reach receiver 2 cheaper over node 1, which cannot forward 100k sat
+TWO_SENDERS = dict(n=5, edges=[(0, 1), (1, 2), (0, 3), (3, 2), (4, 1), (4, 3)],
+                   ppm=[100, 100, 200, 100, 100, 100, 400, 100, 100, 100, 100, 100])
+SHORT_1_TO_2 = [CAP // 2] * 2 + [50_000_000, CAP - 50_000_000] + [CAP // 2] * 8
+
+
+@pytest.mark.parametrize("second_sender", [4, 0])
+def test_retries_computed_ahead_change_nothing(second_sender):
+    """Two payments fail at node 1 in turn; when the first retries, the second's retry is computed
+    with it, before its failure is back. It holds if its sender's state stays as foreseen (another
+    sender), and is searched again if not (the same sender, whose first retry locks a channel)."""
+    net = net_from(**TWO_SENDERS)
+    rows = [(0.0, 0, 2, 100_000_000), (0.05, second_sender, 2, 100_000_000)]
+    ahead = run(net, rows, SHORT_1_TO_2)
+    live = simulate(net, workload(rows), cfg(), balances=np.array(SHORT_1_TO_2), prefetch_routes=False)
+    assert ahead.payments.equals(live.payments) and ahead.htlcs.equals(live.htlcs)
+    assert ahead.payments["attempts"].to_list() == [2, 2]
+    assert ahead.payments["fee_msat"].to_list() == [41_000, 41_000]
+    assert ahead.payments["completion_s"].to_list() == pytest.approx([0.6, 0.6])
+    assert ahead.timings["speculated_retries"] == 2
+    assert live.timings["route_searches"] == 4 and live.timings["speculated_retries"] == 0
+    if second_sender == 4:
+        assert ahead.timings["speculated_retries_used"] == 2
+        assert ahead.timings["route_searches"] == 0
+    else:
+        assert ahead.timings["speculated_retries_used"] == 1
+        # the second payment's first route and retry: both saw the first payment's channel change
+        assert ahead.timings["route_searches"] == 2
+
+
 def test_simulate_rejects_inconsistent_balances_and_workloads():
     from fastsim.errors import InputError
 

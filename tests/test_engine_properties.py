@@ -74,19 +74,22 @@ def test_event_and_atomic_agree_when_arrivals_are_far_apart(case):
 
 
 @settings(max_examples=40, deadline=None)
-@given(scenarios(), st.sampled_from(["event", "atomic"]))
-def test_prefetched_routes_change_nothing(case, mode):
+@given(scenarios(), st.sampled_from(["event", "atomic"]), st.booleans(), st.sampled_from([1, 2, 64]))
+def test_routes_computed_ahead_change_nothing(case, mode, remember, slots):
+    """Prefetched first routes and speculated retries give the results of live searches."""
     net, balances, wl, overrides = case
     config = load_config(None, overrides={**overrides, "engine.mode": mode,
-                                          "sender.remember_failures": True})
-    saved = engine.PREFETCH_WINDOW
-    engine.PREFETCH_WINDOW = 3  # many windows, so prefetches also see state that later payments left
+                                          "sender.remember_failures": remember})
+    saved = engine.PREFETCH_WINDOW, engine.RETRY_SLOTS
+    # many windows, so prefetches also see state that later payments left; few slots, so that
+    # some retries find none
+    engine.PREFETCH_WINDOW, engine.RETRY_SLOTS = 3, slots
     try:
         ahead = simulate(net, wl, config, balances=balances)
     finally:
-        engine.PREFETCH_WINDOW = saved
+        engine.PREFETCH_WINDOW, engine.RETRY_SLOTS = saved
     live = simulate(net, wl, config, balances=balances, prefetch_routes=False)
-    assert live.timings["prefetched_routes_used"] == 0
+    assert live.timings["prefetched_routes_used"] == 0 and live.timings["speculated_retries"] == 0
     assert ahead.payments.equals(live.payments) and ahead.htlcs.equals(live.htlcs)
 
 

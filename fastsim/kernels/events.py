@@ -58,6 +58,7 @@ STATUS_CHUNK = 1
 STATUS_NEED_SPACE = 2
 STATUS_INVARIANT = 3
 STATUS_PREFETCH = 4
+STATUS_SPECULATE = 5
 
 CHANNEL_FIELDS = ("balance_msat", "inflight_msat", "inflight_count", "reserve_msat")
 PINNED = -2  # a prefetch entry given by the caller, used whatever the sender's state
@@ -74,9 +75,18 @@ KNOW_FIELDS = ("know_head", "know_direction", "know_amount_msat", "know_time_s",
                "know_next")
 NODE_FIELDS = ("fees_earned_msat", "fees_paid_msat", "sent_msat", "received_msat", "forwards")
 COUNTER_FIELDS = ("n_htlcs", "heap_size", "seq", "n_route", "n_attempts", "n_know", "next_payment",
-                  "events", "bad_channel", "route_searches", "prefetched_routes_used")
+                  "events", "bad_channel", "route_searches", "prefetched_routes_used", "free_slots",
+                  "pending_slots", "speculated_retries", "speculated_retries_used")
 (C_HTLCS, C_HEAP, C_SEQ, C_ROUTE, C_ATTEMPTS, C_KNOW, C_NEXT_PAYMENT, C_EVENTS,
- C_BAD_CHANNEL, C_SEARCHES, C_PREFETCH_USED) = range(len(COUNTER_FIELDS))
+ C_BAD_CHANNEL, C_SEARCHES, C_PREFETCH_USED, C_FREE_SLOTS, C_PENDING_SLOTS, C_SPECULATED,
+ C_SPECULATED_USED) = range(len(COUNTER_FIELDS))
+# Retries computed ahead: ``retry_slot[p]`` is payment p's slot (-1: none). A slot is taken when
+# a failure is detected, computed in parallel with the other pending slots once a retry is due,
+# and used if the sender's version is the one the computation predicted.
+RETRY_FIELDS = ("retry_slot", "slot_payment", "slot_attempt", "slot_time", "slot_delivered",
+                "slot_version", "slot_status", "slot_n_hops", "slot_direction", "slot_amount_msat",
+                "slot_cltv", "free_slots", "pending_slots")
+UNCOMPUTED = -1
 
 PARAM_FIELDS = ("mode_atomic", "cost_model", "mu", "apriori", "half_life_s", "attempt_cost_msat",
                 "attempt_cost_ppm", "maxfeepercent", "exemptfee_msat", "max_hops", "max_cltv",
@@ -164,11 +174,12 @@ def _channel_ok(chan, dir_capacity, direction):
 
 
 @njit
-def _load_knowledge(sender, payment, now_s, params, know, fail_amt, fail_age, touched_dirs, prune):
+def _load_knowledge(sender, payment, now_s, params, know, pay_status, fail_amt, fail_age,
+                    touched_dirs, prune):
     """Materialize what ``sender`` learned from failures into per-direction scratch arrays.
 
-    With ``prune``, records too old to matter are unlinked on the way (they are skipped either
-    way). Returns how many directions were touched.
+    With ``prune``, records that can no longer matter to anyone are unlinked on the way (they are
+    skipped either way). Returns how many directions were touched.
     """
     know_head, know_direction, know_amount, know_time, know_payment, know_next = know
     half_life = params[P_HALF_LIFE]
@@ -182,7 +193,8 @@ def _load_knowledge(sender, payment, now_s, params, know, fail_amt, fail_age, to
         age = max(now_s - know_time[r], 0.0)
         own = know_payment[r] == payment
         if not own and (not remember or age > _FORGET_AFTER_HALF_LIVES * half_life):
-            if prune:
+            # its own payment still reads it while that payment is pending
+            if prune and pay_status[know_payment[r]] != PENDING:
                 if prev == -1:
                     know_head[sender] = nxt
                 else:
@@ -233,15 +245,80 @@ def _route(s, p, graph, pays, params, scratch, own_spendable, fail_amt, fail_age
         int(params[P_FINAL_CLTV]), scratch, route_dir, route_amt, route_cltv)
 
 
+@njit(inline="always")
+def _copy_route(from_dir, from_amt, from_cltv, n_hops, routes, start):
+    route_dir, route_amt, route_cltv = routes
+    for i in range(n_hops):
+        route_dir[start + i] = from_dir[i]
+        route_amt[start + i] = from_amt[i]
+        route_cltv[start + i] = from_cltv[i]
+
+
+@njit
+def _take_slot(p, s, t, node_version, retry, counters):
+    """Free payment ``p``'s retry slot, if any; returns it when its route holds for the sender's
+    state now, else -1."""
+    retry_slot, slot_time, slot_version, free_slots, pending = (retry[0], retry[3], retry[5],
+                                                                 retry[11], retry[12])
+    slot = retry_slot[p]
+    if slot < 0:
+        return -1
+    retry_slot[p] = -1
+    free_slots[counters[C_FREE_SLOTS]] = slot
+    counters[C_FREE_SLOTS] += 1
+    if slot_version[slot] == UNCOMPUTED:
+        # the only one pending (else the loop had them computed first): the route is searched live
+        n = counters[C_PENDING_SLOTS]
+        for i in range(n):
+            if pending[i] == slot:
+                pending[i] = pending[n - 1]
+                counters[C_PENDING_SLOTS] = n - 1
+                break
+        return -1
+    if slot_version[slot] == node_version[s] and slot_time[slot] == t:
+        return slot
+    return -1
+
+
+@njit
+def _register_retry(p, a, hop, t_first, pays, attempts, params, retry, counters):
+    """Take a slot for the retry that follows when the failure of attempt ``a``, detected at hop
+    ``hop`` and sent back at ``t_first``, reaches the sender; nothing when no retry will search."""
+    t_arrival, attempts_made = pays[3], pays[6]
+    att_number = attempts[1]
+    (retry_slot, slot_payment, slot_attempt, slot_time, slot_delivered, slot_version) = retry[:6]
+    free_slots, pending = retry[11], retry[12]
+    if (counters[C_FREE_SLOTS] == 0 or retry_slot[p] >= 0
+            or attempts_made[p] >= params[P_MAX_ATTEMPTS]):
+        return
+    # the failure travels back hop by hop, as the fail events will schedule it
+    t_retry = t_first
+    for hop_back in range(hop - 1, -1, -1):
+        t_retry = t_retry + hop_latency_s(params[P_SEED], p, att_number[a], hop_back, EV_FAIL,
+                                          params[P_LATENCY], params[P_JITTER])
+    if t_retry - t_arrival[p] >= params[P_RETRY_FOR]:
+        return
+    counters[C_FREE_SLOTS] -= 1
+    slot = free_slots[counters[C_FREE_SLOTS]]
+    retry_slot[p] = slot
+    slot_payment[slot] = p
+    slot_attempt[slot] = a
+    slot_time[slot] = t_retry
+    slot_delivered[slot] = 0
+    slot_version[slot] = UNCOMPUTED
+    pending[counters[C_PENDING_SLOTS]] = slot
+    counters[C_PENDING_SLOTS] += 1
+
+
 @njit
 def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, routes, know, htlcs,
                    heap, counters, params, scratch, own_spendable, fail_amt, fail_age, touched_dirs,
-                   prefetch):
+                   prefetch, retry):
     """The sender of payment ``p`` computes a route on its knowledge and offers the first HTLC.
 
-    A first attempt takes the route prefetched for it when the sender's state has not changed
-    since (same result, computed earlier in parallel). Returns the direction it locked, or -1
-    when the payment ended instead."""
+    An attempt takes the route computed ahead for it (a prefetched first route, a speculated
+    retry) when the sender's state is the one it was computed for (same result, computed earlier
+    in parallel). Returns the direction it locked, or -1 when the payment ended instead."""
     (src, dst, amount, t_arrival, pay_status, pay_reason, attempts_made, fee, hops, t_done,
      pay_first_in, last_reason) = pays
     (att_payment, att_number, att_route_start, att_n_hops, att_t_start, att_fail_dir, att_fail_amt,
@@ -249,6 +326,7 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
     route_dir, route_amt, route_cltv = routes
     window, pre_version, pre_status, pre_n_hops, pre_dir, pre_amt, pre_cltv = prefetch
     s = src[p]
+    slot = _take_slot(p, s, t, node_version, retry, counters)
     if attempts_made[p] >= params[P_MAX_ATTEMPTS]:
         _finish(pays, p, FAILED_PAYMENT, last_reason[p], t)
         return -1
@@ -257,18 +335,21 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
         return -1
     start = counters[C_ROUTE]
     j = p - window[0]
-    if (attempts_made[p] == 0 and 0 <= j < window[1] - window[0]
+    if slot >= 0:
+        n_hops = retry[7][slot]
+        status = retry[6][slot]
+        counters[C_SPECULATED_USED] += 1
+        _copy_route(retry[8][slot], retry[9][slot], retry[10][slot], n_hops, routes, start)
+    elif (attempts_made[p] == 0 and 0 <= j < window[1] - window[0]
             and (pre_version[j] == node_version[s] or pre_version[j] == PINNED)):
         n_hops = pre_n_hops[j]
         status = pre_status[j]
         counters[C_PREFETCH_USED] += 1
-        for i in range(n_hops):
-            route_dir[start + i] = pre_dir[j, i]
-            route_amt[start + i] = pre_amt[j, i]
-            route_cltv[start + i] = pre_cltv[j, i]
+        _copy_route(pre_dir[j], pre_amt[j], pre_cltv[j], n_hops, routes, start)
     else:
         _fill_own(s, topology, chan, params[P_MAX_HTLCS], own_spendable, True)
-        n_known = _load_knowledge(s, p, t, params, know, fail_amt, fail_age, touched_dirs, True)
+        n_known = _load_knowledge(s, p, t, params, know, pay_status, fail_amt, fail_age,
+                                  touched_dirs, True)
         counters[C_SEARCHES] += 1
         n_hops, status = _route(s, p, graph, pays, params, scratch, own_spendable, fail_amt,
                                 fail_age, route_dir[start:], route_amt[start:], route_cltv[start:])
@@ -311,6 +392,36 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
     return e0
 
 
+@njit
+def _route_ahead(s, p, t, graph, topology, chan, pays, know, params, scratch, own, fail_amt,
+                 fail_age, touched, released_dir, released_msat, learned_dir, learned_msat,
+                 route_dir, route_amt, route_cltv):
+    """The route sender ``s`` would pick for payment ``p`` at time ``t`` on its state now, with the
+    HTLC of ``released_msat`` on its direction ``released_dir`` failed back and the failure
+    ``learned_dir`` (below ``learned_msat``) known, when those are >= 0. Reads shared state only,
+    so that blocks can run it in parallel."""
+    max_htlcs = params[P_MAX_HTLCS]
+    _fill_own(s, topology, chan, max_htlcs, own, True)
+    if released_dir >= 0:
+        balance, inflight, inflight_count, reserve = chan
+        if topology[5][released_dir] and inflight_count[released_dir] - 1 < max_htlcs:
+            own[released_dir] = balance[released_dir] + released_msat - reserve[released_dir]
+        else:
+            own[released_dir] = -1
+    n_known = _load_knowledge(s, p, t, params, know, pays[4], fail_amt, fail_age, touched, False)
+    if learned_dir >= 0:  # as _load_knowledge reads the payment's own record of age 0
+        if fail_amt[learned_dir] == NO_FAILURE:
+            touched[n_known] = learned_dir
+            n_known += 1
+        fail_amt[learned_dir] = min(fail_amt[learned_dir], learned_msat)
+        fail_age[learned_dir] = 0.0
+    n_hops, status = _route(s, p, graph, pays, params, scratch, own, fail_amt, fail_age, route_dir,
+                            route_amt, route_cltv)
+    _forget(fail_amt, fail_age, touched, n_known)
+    _fill_own(s, topology, chan, max_htlcs, own, False)
+    return n_hops, status
+
+
 @njit(parallel=True)
 def prefetch_first_routes(graph, topology, chan, node_version, pays, know, params, block_scratch,
                           block_own, block_fail_amt, block_fail_age, block_touched, prefetch):
@@ -328,29 +439,61 @@ def prefetch_first_routes(graph, topology, chan, node_version, pays, know, param
     n = window[1] - p0
     for b in prange(n_blocks):
         scratch = block_scratch_row(block_scratch, b)
-        own = block_own[b]
-        fail_amt = block_fail_amt[b]
-        fail_age = block_fail_age[b]
-        touched = block_touched[b]
         for j in range(b, n, n_blocks):
             p = p0 + j
             s = src[p]
-            t = t_arrival[p]
-            _fill_own(s, topology, chan, params[P_MAX_HTLCS], own, True)
-            n_known = _load_knowledge(s, p, t, params, know, fail_amt, fail_age, touched, False)
-            n_hops, status = _route(s, p, graph, pays, params, scratch, own, fail_amt, fail_age,
-                                    pre_dir[j], pre_amt[j], pre_cltv[j])
-            _forget(fail_amt, fail_age, touched, n_known)
-            _fill_own(s, topology, chan, params[P_MAX_HTLCS], own, False)
-            pre_n_hops[j] = n_hops
-            pre_status[j] = status
+            pre_n_hops[j], pre_status[j] = _route_ahead(
+                s, p, t_arrival[p], graph, topology, chan, pays, know, params, scratch, block_own[b],
+                block_fail_amt[b], block_fail_age[b], block_touched[b], -1, 0, -1, 0, pre_dir[j],
+                pre_amt[j], pre_cltv[j])
             pre_version[j] = node_version[s]
+
+
+@njit(parallel=True)
+def speculate_retries(graph, topology, chan, node_version, pays, attempts, routes, know, params,
+                      block_scratch, block_own, block_fail_amt, block_fail_age, block_touched, retry,
+                      counters):
+    """Compute, in parallel, the retries of the pending slots.
+
+    A retry whose failure has not reached its sender yet is computed on the sender's state as it
+    will be then: the first HTLC failed back, the failure recorded (which adds 2 to the sender's
+    version). A changed version at the retry marks the route stale; it is then searched live."""
+    (retry_slot, slot_payment, slot_attempt, slot_time, slot_delivered, slot_version, slot_status,
+     slot_n_hops, slot_direction, slot_amount, slot_cltv, free_slots, pending) = retry
+    att_route_start, att_fail_dir, att_fail_amt, att_fail_reason = (attempts[2], attempts[5],
+                                                                     attempts[6], attempts[7])
+    route_dir, route_amt = routes[0], routes[1]
+    src = pays[0]
+    n_blocks = block_own.shape[0]
+    n = counters[C_PENDING_SLOTS]
+    for b in prange(n_blocks):
+        scratch = block_scratch_row(block_scratch, b)
+        for i in range(b, n, n_blocks):
+            slot = pending[i]
+            p = slot_payment[slot]
+            a = slot_attempt[slot]
+            s = src[p]
+            released_dir, released_msat, learned_dir, learned_msat, ahead = -1, 0, -1, 0, 0
+            if slot_delivered[slot] == 0:
+                released_dir = route_dir[att_route_start[a]]
+                released_msat = route_amt[att_route_start[a]]
+                learned_dir = att_fail_dir[a]
+                learned_msat = att_fail_amt[a] if att_fail_reason[a] == REASON_LIQUIDITY else 0
+                ahead = 2
+            slot_n_hops[slot], slot_status[slot] = _route_ahead(
+                s, p, slot_time[slot], graph, topology, chan, pays, know, params, scratch,
+                block_own[b], block_fail_amt[b], block_fail_age[b], block_touched[b], released_dir,
+                released_msat, learned_dir, learned_msat, slot_direction[slot], slot_amount[slot],
+                slot_cltv[slot])
+            slot_version[slot] = node_version[s] + ahead
+    counters[C_SPECULATED] += n
+    counters[C_PENDING_SLOTS] = 0
 
 
 @njit
 def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts, routes, know, htlcs, heap, nodes,
                counters, params, scratch, own_spendable, fail_amt, fail_age, touched_dirs, prefetch,
-               max_events):
+               retry, max_events):
     """Process up to ``max_events`` events; returns a ``STATUS_*`` code."""
     out_ptr, out_dir, dir_src, dir_dst, dir_capacity, enabled, htlc_min, htlc_max = topology
     balance, inflight, inflight_count, reserve = chan
@@ -363,6 +506,7 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
     (h_payment, h_attempt, h_part, h_hop, h_kind, h_state, h_direction, h_amount, h_cltv,
      h_t_added, h_t_resolved, h_funds, h_first_in, h_next_in) = htlcs
     keys, ties, vals = heap
+    retry_slot, slot_delivered, slot_version = retry[0], retry[4], retry[5]
     fees_earned, fees_paid, sent, received, forwards = nodes
     n_payments = src.shape[0]
     atomic = params[P_ATOMIC] != 0.0
@@ -396,6 +540,10 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
         elif counters[C_HEAP] > 0:
             t = keys[0]
             val = vals[0]
+            if (val & 7 == EV_ATTEMPT and retry_slot[val >> 3] >= 0
+                    and slot_version[retry_slot[val >> 3]] == UNCOMPUTED
+                    and counters[C_PENDING_SLOTS] > 1):
+                return STATUS_SPECULATE  # compute this retry with the other pending ones
             counters[C_HEAP] = heap_pop(keys, ties, vals, counters[C_HEAP])
             kind = val & 7
             obj = val >> 3
@@ -408,7 +556,8 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
         if kind == EV_ATTEMPT:
             touched = _start_attempt(obj, t, graph, topology, chan, node_version, pays, attempts,
                                      routes, know, htlcs, heap, counters, params, scratch,
-                                     own_spendable, fail_amt, fail_age, touched_dirs, prefetch)
+                                     own_spendable, fail_amt, fail_age, touched_dirs, prefetch,
+                                     retry)
         elif kind == EV_ARRIVE:
             h = obj
             p = h_payment[h]
@@ -448,20 +597,23 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
                     att_fail_dir[a] = e2
                     att_fail_amt[a] = amt2
                     att_fail_reason[a] = reason
-                    _schedule(heap, counters,
-                              t + hop_latency_s(params[P_SEED], p, att_number[a], hop, EV_FAIL,
-                                                params[P_LATENCY], params[P_JITTER]), EV_FAIL, h)
+                    t_fail = t + hop_latency_s(params[P_SEED], p, att_number[a], hop, EV_FAIL,
+                                               params[P_LATENCY], params[P_JITTER])
+                    _schedule(heap, counters, t_fail, EV_FAIL, h)
+                    _register_retry(p, a, hop, t_fail, pays, attempts, params, retry, counters)
         else:
             h = obj
             settled = kind == EV_SETTLE
+            p = h_payment[h]
+            a = h_attempt[h]
+            if kind == EV_TIMEOUT:
+                _register_retry(p, a, h_hop[h], t, pays, attempts, params, retry, counters)
             kind = EV_SETTLE if settled else EV_FAIL
             e = h_direction[h]
             _resolve(chan, topology, node_version, e, h_amount[h], settled)
             touched = e
             h_state[h] = SETTLED if settled else FAILED
             h_t_resolved[h] = t
-            p = h_payment[h]
-            a = h_attempt[h]
             # the resolution travels on to every incoming HTLC that funded this one
             g = h_first_in[h]
             while g != -1:
@@ -496,6 +648,8 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
                     know_next[r] = know_head[s]
                     know_head[s] = r
                     node_version[s] += 1
+                    if retry_slot[p] >= 0:
+                        slot_delivered[retry_slot[p]] = 1
                     _schedule(heap, counters, t, EV_ATTEMPT, p)
         if debug and touched >= 0 and not _channel_ok(chan, dir_capacity, touched):
             counters[C_BAD_CHANNEL] = touched >> 1
