@@ -194,6 +194,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
     block_fail_amt = np.full((blocks, m2), NO_FAILURE, np.int64)
     block_fail_age = np.full((blocks, m2), np.inf)
     block_touched = np.zeros((blocks, m2), np.int64)
+    claimed = np.zeros(1, np.int64)  # how far the blocks of a parallel kernel got in its items
     width = PREFETCH_WINDOW if prefetch_routes else 1
     hop_cap = int(config.engine.max_hops) + 1
     prefetch = (np.zeros(2, np.int64), np.full(width, -1, np.int64), np.zeros(width, np.int64),
@@ -234,13 +235,13 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                                      _ordered(pays, ev.PAYMENT_FIELDS), _ordered(know, ev.KNOW_FIELDS),
                                      params,
                                      block_scratch, block_own, block_fail_amt, block_fail_age,
-                                     block_touched, prefetch)
+                                     block_touched, claimed, prefetch)
         if status == ev.STATUS_SPECULATE:
             ev.speculate_retries(graph, topology, _ordered(chan, ev.CHANNEL_FIELDS), node_version,
                                  _ordered(pays, ev.PAYMENT_FIELDS), _ordered(attempts, ev.ATTEMPT_FIELDS),
                                  _ordered(routes, ev.ROUTE_FIELDS), _ordered(know, ev.KNOW_FIELDS),
                                  params, block_scratch, block_own, block_fail_amt, block_fail_age,
-                                 block_touched, retry, counters)
+                                 block_touched, claimed, retry, counters)
             continue
         if status == ev.STATUS_INVARIANT:
             raise InvariantViolation(

@@ -270,3 +270,21 @@ def test_every_hop_enforces_the_channel_policy_against_ground_truth():
                    first_routes=routes, debug_invariants=True)
     assert res.payments.row(0, named=True)["failure_reason"] == "liquidity"
     assert res.htlcs["state"].cast(pl.Utf8).to_list() == ["failed"]
+
+
+@pytest.mark.parametrize("cost_model", ["fee", "lnd", "probability"])
+def test_routes_computed_ahead_change_nothing_on_the_2026_snapshot(data_dir, cost_model):
+    from fastsim.importers import load_network
+    from fastsim.scenario import prepare
+
+    config = load_config(None, overrides={"workload.n_payments": 1500, "workload.rate_per_s": 100.0,
+                                          "sender.cost_model": cost_model})
+    scenario = prepare(config, network=load_network(data_dir / "ln-2026-02-03.listchannels.json.gz"))
+    args = (scenario.network, scenario.workload, config)
+    ahead = simulate(*args, balances=scenario.balances)
+    live = simulate(*args, balances=scenario.balances, prefetch_routes=False)
+    assert ahead.payments.equals(live.payments) and ahead.htlcs.equals(live.htlcs)
+    # most retries were computed with other failures in flight, and held
+    assert ahead.timings["speculated_retries"] > 100
+    assert ahead.timings["speculated_retries_used"] > 0.5 * ahead.timings["speculated_retries"]
+    assert ahead.timings["route_searches"] < 0.2 * live.timings["route_searches"]

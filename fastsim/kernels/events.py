@@ -15,6 +15,7 @@ import numpy as np
 from numba import prange
 
 from fastsim.kernels._jit import njit
+from fastsim.kernels.atomic import fetch_add
 from fastsim.kernels.heap import heap_pop, heap_push
 from fastsim.kernels.htlcs import (
     FAILED,
@@ -424,7 +425,8 @@ def _route_ahead(s, p, t, graph, topology, chan, pays, know, params, scratch, ow
 
 @njit(parallel=True)
 def prefetch_first_routes(graph, topology, chan, node_version, pays, know, params, block_scratch,
-                          block_own, block_fail_amt, block_fail_age, block_touched, prefetch):
+                          block_own, block_fail_amt, block_fail_age, block_touched, claimed,
+                          prefetch):
     """Compute, in parallel, the first routes of the payments in the prefetch window.
 
     Each route is computed as its sender would compute it when the payment starts: on the
@@ -437,9 +439,13 @@ def prefetch_first_routes(graph, topology, chan, node_version, pays, know, param
     n_blocks = block_own.shape[0]
     p0 = window[0]
     n = window[1] - p0
+    claimed[0] = 0
     for b in prange(n_blocks):
         scratch = block_scratch_row(block_scratch, b)
-        for j in range(b, n, n_blocks):
+        while True:
+            j = fetch_add(claimed, 0, 1)  # the next payment no block has taken
+            if j >= n:
+                break
             p = p0 + j
             s = src[p]
             pre_n_hops[j], pre_status[j] = _route_ahead(
@@ -451,8 +457,8 @@ def prefetch_first_routes(graph, topology, chan, node_version, pays, know, param
 
 @njit(parallel=True)
 def speculate_retries(graph, topology, chan, node_version, pays, attempts, routes, know, params,
-                      block_scratch, block_own, block_fail_amt, block_fail_age, block_touched, retry,
-                      counters):
+                      block_scratch, block_own, block_fail_amt, block_fail_age, block_touched, claimed,
+                      retry, counters):
     """Compute, in parallel, the retries of the pending slots.
 
     A retry whose failure has not reached its sender yet is computed on the sender's state as it
@@ -466,9 +472,13 @@ def speculate_retries(graph, topology, chan, node_version, pays, attempts, route
     src = pays[0]
     n_blocks = block_own.shape[0]
     n = counters[C_PENDING_SLOTS]
+    claimed[0] = 0
     for b in prange(n_blocks):
         scratch = block_scratch_row(block_scratch, b)
-        for i in range(b, n, n_blocks):
+        while True:
+            i = fetch_add(claimed, 0, 1)  # the next slot no block has taken
+            if i >= n:
+                break
             slot = pending[i]
             p = slot_payment[slot]
             a = slot_attempt[slot]
