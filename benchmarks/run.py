@@ -136,6 +136,8 @@ print(json.dumps({{"wall_s": wall, "simulate_s": result.timings["simulate_s"],
     "route_searches": result.timings["route_searches"],
     "prefetched_routes": result.timings["prefetched_routes"],
     "prefetched_routes_used": result.timings["prefetched_routes_used"],
+    "speculated_retries": result.timings["speculated_retries"],
+    "speculated_retries_used": result.timings["speculated_retries_used"],
     "success_rate": result.summary["success_rate"][0], "bytes_per_htlc_row": row_bytes,
     "peak_rss_mib": peak_rss_mib()}}))
 """

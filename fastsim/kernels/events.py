@@ -5,6 +5,12 @@ it when a node adds an HTLC. Senders route on their own knowledge only (see ``ro
 balances and the failures they were told about. Atomic mode is the same loop with no concurrency:
 the next payment starts only once the previous one has resolved.
 
+Routes are computed ahead in parallel where the result is known not to depend on what happens
+before it is used: first routes of upcoming payments, and the retries of attempts whose failure is
+on its way back to the sender. Each is computed on the sender's state as it will be when the
+route is needed and used only if that state's version is then the one foreseen, so a run gives
+the same results as one that searches every route when it is needed.
+
 ``run_events`` processes at most ``max_events`` events and returns a status so that Python can grow
 the tables, show progress and honour Ctrl-C between chunks.
 """
