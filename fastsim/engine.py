@@ -231,22 +231,19 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
             retry, CHUNK_EVENTS)
         if status == ev.STATUS_DONE:
             break
-        if status == ev.STATUS_PREFETCH:
-            first = int(counters[ev.C_NEXT_PAYMENT])
-            prefetch[0][:] = first, min(first + width, k)
-            prefetched += int((prefetch[1][: prefetch[0][1] - first] >= 0).sum())
-            ev.prefetch_first_routes(graph, topology, _ordered(chan, ev.CHANNEL_FIELDS), node_version,
-                                     _ordered(pays, ev.PAYMENT_FIELDS), _ordered(know, ev.KNOW_FIELDS),
-                                     params,
-                                     block_scratch, block_own, block_fail_amt, block_fail_age,
-                                     block_touched, claimed, prefetch)
-        if status == ev.STATUS_SPECULATE:
-            ev.speculate_retries(graph, topology, _ordered(chan, ev.CHANNEL_FIELDS), node_version,
-                                 _ordered(pays, ev.PAYMENT_FIELDS), _ordered(attempts, ev.ATTEMPT_FIELDS),
-                                 _ordered(routes, ev.ROUTE_FIELDS), _ordered(know, ev.KNOW_FIELDS),
-                                 params, block_scratch, block_own, block_fail_amt, block_fail_age,
-                                 block_touched, claimed, retry, counters)
-            continue
+        if status in (ev.STATUS_PREFETCH, ev.STATUS_SPECULATE):
+            first_routes = status == ev.STATUS_PREFETCH
+            if first_routes:
+                first = int(counters[ev.C_NEXT_PAYMENT])
+                prefetch[0][:] = first, min(first + width, k)
+                prefetched += int(prefetch[0][1] - first)
+            ev.compute_ahead(graph, topology, _ordered(chan, ev.CHANNEL_FIELDS), node_version,
+                             _ordered(pays, ev.PAYMENT_FIELDS), _ordered(attempts, ev.ATTEMPT_FIELDS),
+                             _ordered(routes, ev.ROUTE_FIELDS), _ordered(know, ev.KNOW_FIELDS), params,
+                             block_scratch, block_own, block_fail_amt, block_fail_age, block_touched,
+                             claimed, prefetch, retry, counters, first_routes)
+            if not first_routes:
+                continue
         if status == ev.STATUS_INVARIANT:
             raise InvariantViolation(
                 f"channel {int(counters[ev.C_BAD_CHANNEL])}: balances and in-flight amounts no longer "

@@ -491,79 +491,65 @@ def _route_ahead(s, p, t, graph, topology, chan, pays, know, params, scratch, ow
 
 
 @njit(parallel=True)
-def prefetch_first_routes(graph, topology, chan, node_version, pays, know, params, block_scratch,
-                          block_own, block_fail_amt, block_fail_age, block_touched, claimed,
-                          prefetch):
-    """Compute, in parallel, the first routes of the payments in the prefetch window.
+def compute_ahead(graph, topology, chan, node_version, pays, attempts, routes, know, params,
+                  block_scratch, block_own, block_fail_amt, block_fail_age, block_touched, claimed,
+                  prefetch, retry, counters, first_routes):
+    """Compute, in parallel, the routes of the pending retries and, with ``first_routes``, the
+    first routes of the payments in the prefetch window.
 
-    Each route is computed as its sender would compute it when the payment starts: on the
-    sender's channels and failure records now, evaluated at the payment's arrival time. It is
-    recorded with the sender's state version; a changed version marks it stale, and the route is
-    then computed at the start instead."""
+    Each route is computed as its sender would compute it then, on the sender's state now, and
+    recorded with the version of that state it foresees; a changed version at the attempt marks
+    it stale, and the route is searched live instead. A first route foresees no change. A retry
+    whose failure has not reached its sender yet foresees the first HTLC failed back and the
+    failure recorded, which add 2 to the version."""
     window, pre_version, pre_status, pre_n_hops, pre_dir, pre_amt, pre_cltv = prefetch
-    src = pays[0]
-    t_arrival = pays[3]
-    n_blocks = block_own.shape[0]
-    p0 = window[0]
-    n = window[1] - p0
-    claimed[0] = 0
-    for b in prange(n_blocks):
-        scratch = block_scratch_row(block_scratch, b)
-        while True:
-            j = fetch_add(claimed, 0, 1)  # the next payment no block has taken
-            if j >= n:
-                break
-            p = p0 + j
-            s = src[p]
-            pre_n_hops[j], pre_status[j] = _route_ahead(
-                s, p, t_arrival[p], graph, topology, chan, pays, know, params, scratch, block_own[b],
-                block_fail_amt[b], block_fail_age[b], block_touched[b], -1, 0, -1, 0, pre_dir[j],
-                pre_amt[j], pre_cltv[j])
-            pre_version[j] = node_version[s]
-
-
-@njit(parallel=True)
-def speculate_retries(graph, topology, chan, node_version, pays, attempts, routes, know, params,
-                      block_scratch, block_own, block_fail_amt, block_fail_age, block_touched, claimed,
-                      retry, counters):
-    """Compute, in parallel, the retries of the pending slots.
-
-    A retry whose failure has not reached its sender yet is computed on the sender's state as it
-    will be then: the first HTLC failed back, the failure recorded (which adds 2 to the sender's
-    version). A changed version at the retry marks the route stale; it is then searched live."""
     (retry_slot, slot_payment, slot_attempt, slot_time, slot_delivered, slot_version, slot_status,
      slot_n_hops, slot_direction, slot_amount, slot_cltv, free_slots, pending) = retry
     att_route_start, att_fail_dir, att_fail_amt, att_fail_reason = (attempts[2], attempts[5],
                                                                      attempts[6], attempts[7])
     route_dir, route_amt = routes[0], routes[1]
     src = pays[0]
+    t_arrival = pays[3]
     n_blocks = block_own.shape[0]
-    n = counters[C_PENDING_SLOTS]
+    n_retries = counters[C_PENDING_SLOTS]
+    n_first = window[1] - window[0] if first_routes else 0
     claimed[0] = 0
     for b in prange(n_blocks):
         scratch = block_scratch_row(block_scratch, b)
         while True:
-            i = fetch_add(claimed, 0, 1)  # the next slot no block has taken
-            if i >= n:
+            i = fetch_add(claimed, 0, 1)  # the next item no block has taken
+            if i >= n_retries + n_first:
                 break
-            slot = pending[i]
-            p = slot_payment[slot]
-            a = slot_attempt[slot]
-            s = src[p]
             released_dir, released_msat, learned_dir, learned_msat, ahead = -1, 0, -1, 0, 0
-            if slot_delivered[slot] == 0:
-                released_dir = route_dir[att_route_start[a]]
-                released_msat = route_amt[att_route_start[a]]
-                learned_dir = att_fail_dir[a]
-                learned_msat = att_fail_amt[a] if att_fail_reason[a] == REASON_LIQUIDITY else 0
-                ahead = 2
-            slot_n_hops[slot], slot_status[slot] = _route_ahead(
-                s, p, slot_time[slot], graph, topology, chan, pays, know, params, scratch,
-                block_own[b], block_fail_amt[b], block_fail_age[b], block_touched[b], released_dir,
-                released_msat, learned_dir, learned_msat, slot_direction[slot], slot_amount[slot],
-                slot_cltv[slot])
-            slot_version[slot] = node_version[s] + ahead
-    counters[C_SPECULATED] += n
+            slot = j = 0
+            if i < n_retries:
+                slot = pending[i]
+                p = slot_payment[slot]
+                a = slot_attempt[slot]
+                t = slot_time[slot]
+                if slot_delivered[slot] == 0:
+                    released_dir = route_dir[att_route_start[a]]
+                    released_msat = route_amt[att_route_start[a]]
+                    learned_dir = att_fail_dir[a]
+                    learned_msat = att_fail_amt[a] if att_fail_reason[a] == REASON_LIQUIDITY else 0
+                    ahead = 2
+                out = (slot_direction[slot], slot_amount[slot], slot_cltv[slot])
+            else:
+                j = i - n_retries
+                p = window[0] + j
+                t = t_arrival[p]
+                out = (pre_dir[j], pre_amt[j], pre_cltv[j])
+            s = src[p]
+            version = node_version[s] + ahead
+            n_hops, status = _route_ahead(
+                s, p, t, graph, topology, chan, pays, know, params, scratch, block_own[b],
+                block_fail_amt[b], block_fail_age[b], block_touched[b], released_dir, released_msat,
+                learned_dir, learned_msat, out[0], out[1], out[2])
+            if i < n_retries:
+                slot_n_hops[slot], slot_status[slot], slot_version[slot] = n_hops, status, version
+            else:
+                pre_n_hops[j], pre_status[j], pre_version[j] = n_hops, status, version
+    counters[C_SPECULATED] += n_retries
     counters[C_PENDING_SLOTS] = 0
 
 
