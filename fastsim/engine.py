@@ -210,8 +210,8 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
         prefetch[0][:] = k, k  # an empty window past the last payment: nothing is ever prefetched
     slots = RETRY_SLOTS if prefetch_routes else 0  # no slot: every retry is searched live
     retry = _ordered({
-        "retry_slot": np.full(k, -1, np.int32), "slot_payment": np.zeros(slots, np.int64),
-        "slot_attempt": np.zeros(slots, np.int64), "slot_time": np.zeros(slots),
+        "retry_slot": np.full(k, -1, np.int32), "slot_attempt": np.zeros(slots, np.int64),
+        "slot_time": np.zeros(slots),
         "slot_delivered": np.zeros(slots, np.int8), "slot_version": np.zeros(slots, np.int64),
         "slot_status": np.zeros(slots, np.int64), "slot_n_hops": np.zeros(slots, np.int64),
         **{name: np.zeros((slots, hop_cap), np.int64)

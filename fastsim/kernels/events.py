@@ -90,9 +90,9 @@ COUNTER_FIELDS = ("n_htlcs", "heap_size", "seq", "n_route", "n_attempts", "n_kno
 # Retries computed ahead: ``retry_slot[p]`` is payment p's slot (-1: none). A slot is taken when
 # a failure is detected, computed in parallel with the other pending slots once a retry is due,
 # and used if the sender's version is the one the computation predicted.
-RETRY_FIELDS = ("retry_slot", "slot_payment", "slot_attempt", "slot_time", "slot_delivered",
-                "slot_version", "slot_status", "slot_n_hops", "slot_direction", "slot_amount_msat",
-                "slot_cltv", "free_slots", "pending_slots")
+RETRY_FIELDS = ("retry_slot", "slot_attempt", "slot_time", "slot_delivered", "slot_version",
+                "slot_status", "slot_n_hops", "slot_direction", "slot_amount_msat", "slot_cltv",
+                "free_slots", "pending_slots")
 UNCOMPUTED = -1
 
 PARAM_FIELDS = ("mode_atomic", "cost_model", "mu", "apriori", "half_life_s", "attempt_cost_msat",
@@ -113,7 +113,7 @@ def _mix64(x):
     return x ^ (x >> np.uint64(31))
 
 
-def _ziggurat_tables(layers=128, tail=3.442619855899, area=9.91256303526217e-3):
+def _ziggurat_tables(tail, layers=128, area=9.91256303526217e-3):
     """Marsaglia and Tsang's ziggurat for the normal distribution (J. Stat. Soft. 5(8), 2000):
     per layer, the integer threshold of its fast path, its width per integer step, and the
     density at its edge."""
@@ -135,8 +135,8 @@ def _ziggurat_tables(layers=128, tail=3.442619855899, area=9.91256303526217e-3):
 
 
 # constants of the distribution, not tunables: kernels read them as compile-time constants
-_ZIG_K, _ZIG_W, _ZIG_F = _ziggurat_tables()
 _ZIG_TAIL = 3.442619855899
+_ZIG_K, _ZIG_W, _ZIG_F = _ziggurat_tables(_ZIG_TAIL)
 
 
 @njit(inline="always")
@@ -326,8 +326,8 @@ def _copy_route(from_dir, from_amt, from_cltv, n_hops, routes, start):
 def _take_slot(p, s, t, node_version, retry, counters):
     """Free payment ``p``'s retry slot, if any; returns it when its route holds for the sender's
     state now, else -1."""
-    retry_slot, slot_time, slot_version, free_slots, pending = (retry[0], retry[3], retry[5],
-                                                                 retry[11], retry[12])
+    (retry_slot, slot_attempt, slot_time, slot_delivered, slot_version, slot_status, slot_n_hops,
+     slot_direction, slot_amount, slot_cltv, free_slots, pending) = retry
     slot = retry_slot[p]
     if slot < 0:
         return -1
@@ -354,8 +354,8 @@ def _register_retry(p, a, hop, t_first, pays, attempts, params, retry, counters)
     ``hop`` and sent back at ``t_first``, reaches the sender; nothing when no retry will search."""
     t_arrival, attempts_made = pays[3], pays[6]
     att_number = attempts[1]
-    (retry_slot, slot_payment, slot_attempt, slot_time, slot_delivered, slot_version) = retry[:6]
-    free_slots, pending = retry[11], retry[12]
+    (retry_slot, slot_attempt, slot_time, slot_delivered, slot_version, slot_status, slot_n_hops,
+     slot_direction, slot_amount, slot_cltv, free_slots, pending) = retry
     if (counters[C_FREE_SLOTS] == 0 or retry_slot[p] >= 0
             or attempts_made[p] >= params[P_MAX_ATTEMPTS]):
         return
@@ -369,7 +369,6 @@ def _register_retry(p, a, hop, t_first, pays, attempts, params, retry, counters)
     counters[C_FREE_SLOTS] -= 1
     slot = free_slots[counters[C_FREE_SLOTS]]
     retry_slot[p] = slot
-    slot_payment[slot] = p
     slot_attempt[slot] = a
     slot_time[slot] = t_retry
     slot_delivered[slot] = 0
@@ -404,10 +403,12 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
     start = counters[C_ROUTE]
     j = p - window[0]
     if slot >= 0:
-        n_hops = retry[7][slot]
-        status = retry[6][slot]
+        (retry_slot, slot_attempt, slot_time, slot_delivered, slot_version, slot_status, slot_n_hops,
+         slot_direction, slot_amount, slot_cltv, free_slots, pending) = retry
+        n_hops = slot_n_hops[slot]
+        status = slot_status[slot]
         counters[C_SPECULATED_USED] += 1
-        _copy_route(retry[8][slot], retry[9][slot], retry[10][slot], n_hops, routes, start)
+        _copy_route(slot_direction[slot], slot_amount[slot], slot_cltv[slot], n_hops, routes, start)
     elif (attempts_made[p] == 0 and 0 <= j < window[1] - window[0]
             and (pre_version[j] == node_version[s] or pre_version[j] == PINNED)):
         n_hops = pre_n_hops[j]
@@ -415,14 +416,10 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
         counters[C_PREFETCH_USED] += 1
         _copy_route(pre_dir[j], pre_amt[j], pre_cltv[j], n_hops, routes, start)
     else:
-        _fill_own(s, topology, chan, params[P_MAX_HTLCS], own_spendable, True)
-        n_known = _load_knowledge(s, p, t, params, know, pay_status, fail_amt, fail_age,
-                                  touched_dirs, True)
         counters[C_SEARCHES] += 1
-        n_hops, status = _route(s, p, graph, pays, params, scratch, own_spendable, fail_amt,
-                                fail_age, route_dir[start:], route_amt[start:], route_cltv[start:])
-        _forget(fail_amt, fail_age, touched_dirs, n_known)
-        _fill_own(s, topology, chan, params[P_MAX_HTLCS], own_spendable, False)
+        n_hops, status = _sender_route(s, p, t, graph, topology, chan, pays, know, params, scratch,
+                                       own_spendable, fail_amt, fail_age, touched_dirs, -1, 0, -1, 0,
+                                       True, route_dir[start:], route_amt[start:], route_cltv[start:])
     if status != ROUTE_OK:
         reason = last_reason[p]
         if reason == REASON_NONE:
@@ -461,13 +458,13 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
 
 
 @njit
-def _route_ahead(s, p, t, graph, topology, chan, pays, know, params, scratch, own, fail_amt,
-                 fail_age, touched, released_dir, released_msat, learned_dir, learned_msat,
-                 route_dir, route_amt, route_cltv):
-    """The route sender ``s`` would pick for payment ``p`` at time ``t`` on its state now, with the
-    HTLC of ``released_msat`` on its direction ``released_dir`` failed back and the failure
-    ``learned_dir`` (below ``learned_msat``) known, when those are >= 0. Reads shared state only,
-    so that blocks can run it in parallel."""
+def _sender_route(s, p, t, graph, topology, chan, pays, know, params, scratch, own, fail_amt,
+                  fail_age, touched, released_dir, released_msat, learned_dir, learned_msat, prune,
+                  route_dir, route_amt, route_cltv):
+    """The route sender ``s`` picks for payment ``p`` at time ``t`` on its state now, with the HTLC
+    of ``released_msat`` on its direction ``released_dir`` failed back and the failure
+    ``learned_dir`` (below ``learned_msat``) known, when those are >= 0. Without ``prune`` it reads
+    shared state only, so that blocks can run it in parallel."""
     max_htlcs = params[P_MAX_HTLCS]
     _fill_own(s, topology, chan, max_htlcs, own, True)
     if released_dir >= 0:
@@ -476,7 +473,7 @@ def _route_ahead(s, p, t, graph, topology, chan, pays, know, params, scratch, ow
             own[released_dir] = balance[released_dir] + released_msat - reserve[released_dir]
         else:
             own[released_dir] = -1
-    n_known = _load_knowledge(s, p, t, params, know, pays[4], fail_amt, fail_age, touched, False)
+    n_known = _load_knowledge(s, p, t, params, know, pays[4], fail_amt, fail_age, touched, prune)
     if learned_dir >= 0:  # as _load_knowledge reads the payment's own record of age 0
         if fail_amt[learned_dir] == NO_FAILURE:
             touched[n_known] = learned_dir
@@ -503,10 +500,10 @@ def compute_ahead(graph, topology, chan, node_version, pays, attempts, routes, k
     whose failure has not reached its sender yet foresees the first HTLC failed back and the
     failure recorded, which add 2 to the version."""
     window, pre_version, pre_status, pre_n_hops, pre_dir, pre_amt, pre_cltv = prefetch
-    (retry_slot, slot_payment, slot_attempt, slot_time, slot_delivered, slot_version, slot_status,
-     slot_n_hops, slot_direction, slot_amount, slot_cltv, free_slots, pending) = retry
-    att_route_start, att_fail_dir, att_fail_amt, att_fail_reason = (attempts[2], attempts[5],
-                                                                     attempts[6], attempts[7])
+    (retry_slot, slot_attempt, slot_time, slot_delivered, slot_version, slot_status, slot_n_hops,
+     slot_direction, slot_amount, slot_cltv, free_slots, pending) = retry
+    (att_payment, att_number, att_route_start, att_n_hops, att_t_start, att_fail_dir, att_fail_amt,
+     att_fail_reason) = attempts
     route_dir, route_amt = routes[0], routes[1]
     src = pays[0]
     t_arrival = pays[3]
@@ -524,8 +521,8 @@ def compute_ahead(graph, topology, chan, node_version, pays, attempts, routes, k
             slot = j = 0
             if i < n_retries:
                 slot = pending[i]
-                p = slot_payment[slot]
                 a = slot_attempt[slot]
+                p = att_payment[a]
                 t = slot_time[slot]
                 if slot_delivered[slot] == 0:
                     released_dir = route_dir[att_route_start[a]]
@@ -541,10 +538,10 @@ def compute_ahead(graph, topology, chan, node_version, pays, attempts, routes, k
                 out = (pre_dir[j], pre_amt[j], pre_cltv[j])
             s = src[p]
             version = node_version[s] + ahead
-            n_hops, status = _route_ahead(
+            n_hops, status = _sender_route(
                 s, p, t, graph, topology, chan, pays, know, params, scratch, block_own[b],
                 block_fail_amt[b], block_fail_age[b], block_touched[b], released_dir, released_msat,
-                learned_dir, learned_msat, out[0], out[1], out[2])
+                learned_dir, learned_msat, False, out[0], out[1], out[2])
             if i < n_retries:
                 slot_n_hops[slot], slot_status[slot], slot_version[slot] = n_hops, status, version
             else:
@@ -569,7 +566,8 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
     (h_payment, h_attempt, h_part, h_hop, h_kind, h_state, h_direction, h_amount, h_cltv,
      h_t_added, h_t_resolved, h_funds, h_first_in, h_next_in) = htlcs
     keys, ties, vals = heap
-    retry_slot, slot_delivered, slot_version = retry[0], retry[4], retry[5]
+    (retry_slot, slot_attempt, slot_time, slot_delivered, slot_version, slot_status, slot_n_hops,
+     slot_direction, slot_amount, slot_cltv, free_slots, pending) = retry
     fees_earned, fees_paid, sent, received, forwards = nodes
     n_payments = src.shape[0]
     atomic = params[P_ATOMIC] != 0.0
