@@ -284,6 +284,7 @@ def test_routes_computed_ahead_change_nothing_on_the_2026_snapshot(data_dir, cos
     ahead = simulate(*args, balances=scenario.balances)
     live = simulate(*args, balances=scenario.balances, prefetch_routes=False)
     assert ahead.payments.equals(live.payments) and ahead.htlcs.equals(live.htlcs)
+    assert violations(ahead, scenario.network) == []
     # most retries were computed with other failures in flight, and held
     assert ahead.timings["speculated_retries"] > 100
     assert ahead.timings["speculated_retries_used"] > 0.5 * ahead.timings["speculated_retries"]

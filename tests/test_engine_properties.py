@@ -52,7 +52,7 @@ def scenarios(draw, spaced=False, dense=False):
 
 
 @settings(max_examples=60, deadline=None)
-@given(scenarios(), st.sampled_from(["event", "atomic"]))
+@given(st.booleans().flatmap(lambda dense: scenarios(dense=dense)), st.sampled_from(["event", "atomic"]))
 def test_invariants_hold(case, mode):
     net, balances, wl, overrides = case
     config = load_config(None, overrides={**overrides, "engine.mode": mode})
