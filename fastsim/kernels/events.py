@@ -41,23 +41,25 @@ from fastsim.kernels.routing import (
     find_route,
 )
 
-EV_ATTEMPT = 0
-EV_ARRIVE = 1
-EV_SETTLE = 2
-EV_FAIL = 3
-EV_TIMEOUT = 4  # an upstream node gives up on an HTLC its unresponsive peer never answered
+# Codes and constant arguments passed to jitted functions are numpy scalars, not Python ints or
+# bools: Numba compiles a separate copy of the callee for every literal it is called with.
+EV_ATTEMPT = np.int64(0)
+EV_ARRIVE = np.int64(1)
+EV_SETTLE = np.int64(2)
+EV_FAIL = np.int64(3)
+EV_TIMEOUT = np.int64(4)  # an upstream node gives up on an HTLC its unresponsive peer never answered
 
-PENDING = 0
-SUCCEEDED = 1
-FAILED_PAYMENT = 2
+PENDING = np.int64(0)
+SUCCEEDED = np.int64(1)
+FAILED_PAYMENT = np.int64(2)
 
-REASON_NONE = 0
-REASON_NO_ROUTE = 1
-REASON_LIQUIDITY = 2
-REASON_FEE_BUDGET = 3
-REASON_HTLC_SLOTS = 4
-REASON_CLTV = 5
-REASON_TIMEOUT = 6
+REASON_NONE = np.int64(0)
+REASON_NO_ROUTE = np.int64(1)
+REASON_LIQUIDITY = np.int64(2)
+REASON_FEE_BUDGET = np.int64(3)
+REASON_HTLC_SLOTS = np.int64(4)
+REASON_CLTV = np.int64(5)
+REASON_TIMEOUT = np.int64(6)
 REASON_NAMES = ("", "no_route", "liquidity", "fee_budget", "htlc_slots", "cltv", "timeout")
 
 STATUS_DONE = 0
@@ -94,6 +96,10 @@ RETRY_FIELDS = ("retry_slot", "slot_attempt", "slot_time", "slot_delivered", "sl
                 "slot_status", "slot_n_hops", "slot_direction", "slot_amount_msat", "slot_cltv",
                 "free_slots", "pending_slots")
 UNCOMPUTED = -1
+NO_DIRECTION = np.int64(-1)
+NO_MSAT = np.int64(0)
+FIRST_PART = np.int64(0)
+SENDER_HOP = np.int64(0)
 
 PARAM_FIELDS = ("mode_atomic", "cost_model", "mu", "apriori", "half_life_s", "attempt_cost_msat",
                 "attempt_cost_ppm", "maxfeepercent", "exemptfee_msat", "max_hops", "max_cltv",
@@ -418,8 +424,8 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
     else:
         counters[C_SEARCHES] += 1
         n_hops, status = _sender_route(s, p, t, graph, topology, chan, pays, know, params, scratch,
-                                       own_spendable, fail_amt, fail_age, touched_dirs, -1, 0, -1, 0,
-                                       True, route_dir[start:], route_amt[start:], route_cltv[start:])
+                                       own_spendable, fail_amt, fail_age, touched_dirs, NO_DIRECTION,
+                                       NO_MSAT, NO_DIRECTION, NO_MSAT, np.True_, route_dir[start:], route_amt[start:], route_cltv[start:])
     if status != ROUTE_OK:
         reason = last_reason[p]
         if reason == REASON_NONE:
@@ -448,11 +454,11 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
     if reason != REASON_NONE:  # cannot happen: the route used the sender's own spendable balance
         _finish(pays, p, FAILED_PAYMENT, reason, t)
         return -1
-    h = htlc_append(htlcs, counters[C_HTLCS], p, a, 0, 0, KIND_PAYMENT, e0, route_amt[start],
+    h = htlc_append(htlcs, counters[C_HTLCS], p, a, FIRST_PART, SENDER_HOP, KIND_PAYMENT, e0, route_amt[start],
                     route_cltv[start], t)
     counters[C_HTLCS] += 1
     _lock(chan, topology, node_version, e0, route_amt[start])
-    _schedule(heap, counters, t + hop_latency_s(params[P_SEED], p, att_number[a], 0, EV_ARRIVE,
+    _schedule(heap, counters, t + hop_latency_s(params[P_SEED], p, att_number[a], SENDER_HOP, EV_ARRIVE,
                                                 params[P_LATENCY], params[P_JITTER]), EV_ARRIVE, h)
     return e0
 
@@ -466,7 +472,7 @@ def _sender_route(s, p, t, graph, topology, chan, pays, know, params, scratch, o
     ``learned_dir`` (below ``learned_msat``) known, when those are >= 0. Without ``prune`` it reads
     shared state only, so that blocks can run it in parallel."""
     max_htlcs = params[P_MAX_HTLCS]
-    _fill_own(s, topology, chan, max_htlcs, own, True)
+    _fill_own(s, topology, chan, max_htlcs, own, np.True_)
     if released_dir >= 0:
         balance, inflight, inflight_count, reserve = chan
         if topology[5][released_dir] and inflight_count[released_dir] - 1 < max_htlcs:
@@ -483,7 +489,7 @@ def _sender_route(s, p, t, graph, topology, chan, pays, know, params, scratch, o
     n_hops, status = _route(s, p, graph, pays, params, scratch, own, fail_amt, fail_age, route_dir,
                             route_amt, route_cltv)
     _forget(fail_amt, fail_age, touched, n_known)
-    _fill_own(s, topology, chan, max_htlcs, own, False)
+    _fill_own(s, topology, chan, max_htlcs, own, np.False_)
     return n_hops, status
 
 
@@ -541,7 +547,7 @@ def compute_ahead(graph, topology, chan, node_version, pays, attempts, routes, k
             n_hops, status = _sender_route(
                 s, p, t, graph, topology, chan, pays, know, params, scratch, block_own[b],
                 block_fail_amt[b], block_fail_age[b], block_touched[b], released_dir, released_msat,
-                learned_dir, learned_msat, False, out[0], out[1], out[2])
+                learned_dir, learned_msat, np.False_, out[0], out[1], out[2])
             if i < n_retries:
                 slot_n_hops[slot], slot_status[slot], slot_version[slot] = n_hops, status, version
             else:

@@ -1,6 +1,10 @@
 """A binary min-heap over parallel arrays, ordered by (key, tie): used for Dijkstra and the event queue."""
 
+import numpy as np
+
 from fastsim.kernels._jit import njit
+
+EMPTY = np.int64(0)  # an empty heap's size; a numpy scalar, as a literal 0 would compile a twin push
 
 
 @njit(inline="always")

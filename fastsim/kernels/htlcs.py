@@ -17,8 +17,8 @@ HTLC_FIELDS = ("payment", "attempt", "part", "hop", "kind", "state", "direction"
 HTLC_DTYPES = ("int32", "int32", "int16", "int8", "int8", "int8", "int32", "int64", "int32",
                "float64", "float64", "int32", "int32", "int32")
 
-KIND_PAYMENT = 0
-KIND_REBALANCE = 1
+KIND_PAYMENT = np.int64(0)  # numpy scalars: a Python literal argument would compile a twin callee
+KIND_REBALANCE = np.int64(1)
 KIND_NAMES = ("payment", "rebalance")
 
 IN_FLIGHT = 0

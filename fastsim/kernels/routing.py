@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from fastsim.kernels._jit import njit
-from fastsim.kernels.heap import heap_pop, heap_push
+from fastsim.kernels.heap import EMPTY, heap_pop, heap_push
 
 # Gossip laid out in the order of the incoming-direction CSR (enabled directions only), so that
 # the search reads each node's incoming directions sequentially; ``in_dir[k]`` is the direction.
@@ -80,7 +80,7 @@ def hop_probability(cost_model, amount, capacity, fail_amt, fail_age_s, apriori,
     return (upper + 1 - amount) / (upper + 1)
 
 
-UNLIMITED = 1 << 60
+UNLIMITED = np.int64(1 << 60)  # a numpy scalar: a Python literal argument compiles a twin callee
 
 
 @njit
@@ -245,8 +245,8 @@ def _search(source, target, amount_msat, graph, own_spendable, fail_amt, fail_ag
     bound[source] = 0.0
     bound_mark[source] = 1
     bound_touched[0] = source
-    n_bound_touched = 1
-    bound_size = heap_push(bound_keys, bound_ties, bound_vals, 0, 0.0, source, source)
+    n_bound_touched = np.int64(1)  # not a literal: see UNLIMITED
+    bound_size = heap_push(bound_keys, bound_ties, bound_vals, EMPTY, 0.0, source, source)
     radius = 0.0
     bound_scans = 0
     scans = 0
@@ -261,7 +261,7 @@ def _search(source, target, amount_msat, graph, own_spendable, fail_amt, fail_ag
     mark[target] = 1
     touched[n_touched] = target
     n_touched += 1
-    size = heap_push(heap_keys, heap_ties, heap_vals, 0, 0.0, target, target)
+    size = heap_push(heap_keys, heap_ties, heap_vals, EMPTY, 0.0, target, target)
     pruned_budget = False
     pruned_cltv = False
     found = False
