@@ -197,17 +197,19 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
     claimed = np.zeros(1, np.int64)  # how far the blocks of a parallel kernel got in its items
     width = PREFETCH_WINDOW if prefetch_routes else 1
     hop_cap = int(config.engine.max_hops) + 1
-    prefetch = (np.zeros(2, np.int64), np.full(width, -1, np.int64), np.zeros(width, np.int64),
+    prefetch = (np.zeros(3, np.int64), np.full(width, -1, np.int64), np.zeros(width, np.int64),
                 np.zeros(width, np.int64), np.zeros((width, hop_cap), np.int64),
-                np.zeros((width, hop_cap), np.int64), np.zeros((width, hop_cap), np.int64))
+                np.zeros((width, hop_cap), np.int64), np.zeros((width, hop_cap), np.int64),
+                np.full(width, -1, np.int64))
     prefetched = 0
     if first_routes is not None:
         n_hops = first_routes["n_hops"]
-        prefetch = (np.array([0, k], np.int64), np.full(k, ev.PINNED, np.int64),
+        prefetch = (np.array([0, k, 0], np.int64), np.full(k, ev.PINNED, np.int64),
                     np.where(n_hops > 0, ROUTE_OK, ROUTE_NONE).astype(np.int64), n_hops.astype(np.int64),
-                    first_routes["direction"], first_routes["amount_msat"], first_routes["cltv"])
+                    first_routes["direction"], first_routes["amount_msat"], first_routes["cltv"],
+                    np.full(k, -1, np.int64))
     elif not prefetch_routes:
-        prefetch[0][:] = k, k  # an empty window past the last payment: nothing is ever prefetched
+        prefetch[0][:2] = k, k  # an empty window past the last payment: nothing is ever prefetched
     slots = RETRY_SLOTS if prefetch_routes else 0  # no slot: every retry is searched live
     retry = _ordered({
         "retry_slot": np.full(k, -1, np.int32), "slot_attempt": np.zeros(slots, np.int64),
@@ -235,7 +237,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
             first_routes = status == ev.STATUS_PREFETCH
             if first_routes:
                 first = int(counters[ev.C_NEXT_PAYMENT])
-                prefetch[0][:] = first, min(first + width, k)
+                prefetch[0][:2] = first, min(first + width, k)
                 prefetched += int(prefetch[0][1] - first)
             ev.compute_ahead(graph, topology, _ordered(chan, ev.CHANNEL_FIELDS), node_version,
                              _ordered(pays, ev.PAYMENT_FIELDS), _ordered(attempts, ev.ATTEMPT_FIELDS),
@@ -273,6 +275,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                       "route_searches": int(counters[ev.C_SEARCHES]),
                       "prefetched_routes": prefetched,
                       "prefetched_routes_used": int(counters[ev.C_PREFETCH_USED]),
+                      "prefetched_routes_revalidated": int(counters[ev.C_REVALIDATED]),
                       "speculated_retries": int(counters[ev.C_SPECULATED]),
                       "speculated_retries_used": int(counters[ev.C_SPECULATED_USED])}
     return result

@@ -240,8 +240,38 @@ def test_retries_computed_ahead_change_nothing(second_sender):
         assert ahead.timings["route_searches"] == 0
     else:
         assert ahead.timings["speculated_retries_used"] == 1
-        # the second payment's first route and retry: both saw the first payment's channel change
-        assert ahead.timings["route_searches"] == 2
+        # the first payment's lock leaves the second's first route usable (it is revalidated); its
+        # retry foresaw the first retry's lock neither way, and is searched again
+        assert ahead.timings["prefetched_routes_revalidated"] == 1
+        assert ahead.timings["route_searches"] == 1
+
+
+SHORT_0_TO_1 = [300_000_000, CAP - 300_000_000] + [CAP // 2] * 6
+SHORT_1_TO_2_DIAMOND = [CAP // 2] * 2 + [150_000_000, CAP - 150_000_000] + [CAP // 2] * 4
+
+
+@pytest.mark.parametrize("first_msat, balances, second_at, revalidated, second_fee", [
+    # the first payment's lock leaves 0 -> 1 able to carry the second: its route holds
+    (100_000_000, SHORT_0_TO_1, 0.05, 1, 21_000),
+    # the lock leaves 0 -> 1 short of the second payment: it is searched again and goes over 3
+    (250_000_000, SHORT_0_TO_1, 0.05, 0, 41_000),
+    # the first payment failed at node 1 and is back: balances are as when the route was
+    # computed, but the sender has learned that 1 -> 2 is short, so it goes over 3
+    (200_000_000, SHORT_1_TO_2_DIAMOND, 0.25, 0, 41_000),
+])
+def test_a_stale_first_route_is_used_only_if_a_search_would_find_it_again(
+        first_msat, balances, second_at, revalidated, second_fee):
+    """Both first routes are computed at the start; the first payment then changes its sender's
+    state before the second starts. The second's route is used if the sender's own balances still
+    allow the same hops and it has learned nothing new, and searched again otherwise."""
+    net = net_from(**DIAMOND)
+    rows = [(0.0, 0, 2, first_msat), (second_at, 0, 2, 100_000_000)]
+    ahead = run(net, rows, balances)
+    live = simulate(net, workload(rows), cfg(), balances=np.array(balances), prefetch_routes=False)
+    assert ahead.payments.equals(live.payments) and ahead.htlcs.equals(live.htlcs)
+    assert ahead.timings["prefetched_routes_revalidated"] == revalidated
+    second = ahead.payments.row(1, named=True)
+    assert second["succeeded"] and second["attempts"] == 1 and second["fee_msat"] == second_fee
 
 
 def test_simulate_rejects_inconsistent_balances_and_workloads():

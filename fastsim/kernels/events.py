@@ -71,8 +71,10 @@ STATUS_SPECULATE = 5
 
 CHANNEL_FIELDS = ("balance_msat", "inflight_msat", "inflight_count", "reserve_msat")
 PINNED = -2  # a prefetch entry given by the caller, used whatever the sender's state
+# ``window``: first and end payment of the window, and the count of failure records when its
+# routes were computed; ``pre_usable``: see _usable_mask
 PREFETCH_FIELDS = ("window", "pre_version", "pre_status", "pre_n_hops", "pre_direction",
-                   "pre_amount_msat", "pre_cltv")
+                   "pre_amount_msat", "pre_cltv", "pre_usable")
 PAYMENT_FIELDS = ("src", "dst", "amount_msat", "t_arrival_s", "status", "reason", "attempts",
                   "fee_msat", "hops", "t_done_s", "pay_first_in", "last_reason")
 ATTEMPT_FIELDS = ("payment", "number", "route_start", "n_hops", "t_start_s", "fail_direction",
@@ -85,10 +87,11 @@ KNOW_FIELDS = ("know_head", "know_direction", "know_amount_msat", "know_time_s",
 NODE_FIELDS = ("fees_earned_msat", "fees_paid_msat", "sent_msat", "received_msat", "forwards")
 COUNTER_FIELDS = ("n_htlcs", "heap_size", "seq", "n_route", "n_attempts", "n_know", "next_payment",
                   "events", "bad_channel", "route_searches", "prefetched_routes_used", "free_slots",
-                  "pending_slots", "speculated_retries", "speculated_retries_used")
+                  "pending_slots", "speculated_retries", "speculated_retries_used",
+                  "prefetched_routes_revalidated")
 (C_HTLCS, C_HEAP, C_SEQ, C_ROUTE, C_ATTEMPTS, C_KNOW, C_NEXT_PAYMENT, C_EVENTS,
  C_BAD_CHANNEL, C_SEARCHES, C_PREFETCH_USED, C_FREE_SLOTS, C_PENDING_SLOTS, C_SPECULATED,
- C_SPECULATED_USED) = range(len(COUNTER_FIELDS))
+ C_SPECULATED_USED, C_REVALIDATED) = range(len(COUNTER_FIELDS))
 # Retries computed ahead: ``retry_slot[p]`` is payment p's slot (-1: none). A slot is taken when
 # a failure is detected, computed in parallel with the other pending slots once a retry is due,
 # and used if the sender's version is the one the computation predicted.
@@ -311,12 +314,17 @@ def _route(s, p, graph, pays, params, scratch, own_spendable, fail_amt, fail_age
            route_amt, route_cltv):
     """The route the sender ``s`` of payment ``p`` picks on the knowledge loaded in the arrays."""
     amount = pays[2][p]
-    budget = max(int(amount * params[P_MAXFEEPCT] / 100.0), int(params[P_EXEMPTFEE]))
+    budget = _fee_budget(amount, params)
     return find_route(
         s, pays[1][p], amount, graph, own_spendable, fail_amt, fail_age, int(params[P_COST]),
         params[P_MU], params[P_APRIORI], params[P_HALF_LIFE], params[P_ATTEMPT_MSAT],
         params[P_ATTEMPT_PPM], budget, int(params[P_MAX_HOPS]), int(params[P_MAX_CLTV]),
         int(params[P_FINAL_CLTV]), scratch, route_dir, route_amt, route_cltv)
+
+
+@njit(inline="always")
+def _fee_budget(amount, params):
+    return max(int(amount * params[P_MAXFEEPCT] / 100.0), int(params[P_EXEMPTFEE]))
 
 
 @njit(inline="always")
@@ -397,7 +405,7 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
     (att_payment, att_number, att_route_start, att_n_hops, att_t_start, att_fail_dir, att_fail_amt,
      att_fail_reason) = attempts
     route_dir, route_amt, route_cltv = routes
-    window, pre_version, pre_status, pre_n_hops, pre_dir, pre_amt, pre_cltv = prefetch
+    window, pre_version, pre_status, pre_n_hops, pre_dir, pre_amt, pre_cltv, pre_usable = prefetch
     s = src[p]
     slot = _take_slot(p, s, t, node_version, retry, counters)
     if attempts_made[p] >= params[P_MAX_ATTEMPTS]:
@@ -416,16 +424,18 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
         counters[C_SPECULATED_USED] += 1
         _copy_route(slot_direction[slot], slot_amount[slot], slot_cltv[slot], n_hops, routes, start)
     elif (attempts_made[p] == 0 and 0 <= j < window[1] - window[0]
-            and (pre_version[j] == node_version[s] or pre_version[j] == PINNED)):
+            and (pre_version[j] == node_version[s] or pre_version[j] == PINNED
+                 or _still_valid(p, s, j, topology, chan, pays, know, params, prefetch, counters))):
         n_hops = pre_n_hops[j]
         status = pre_status[j]
         counters[C_PREFETCH_USED] += 1
         _copy_route(pre_dir[j], pre_amt[j], pre_cltv[j], n_hops, routes, start)
     else:
         counters[C_SEARCHES] += 1
-        n_hops, status = _sender_route(s, p, t, graph, topology, chan, pays, know, params, scratch,
-                                       own_spendable, fail_amt, fail_age, touched_dirs, NO_DIRECTION,
-                                       NO_MSAT, NO_DIRECTION, NO_MSAT, np.True_, route_dir[start:], route_amt[start:], route_cltv[start:])
+        n_hops, status = _sender_route(
+            s, p, t, graph, topology, chan, pays, know, params, scratch, own_spendable, fail_amt,
+            fail_age, touched_dirs, NO_DIRECTION, NO_MSAT, NO_DIRECTION, NO_MSAT, np.True_,
+            route_dir[start:], route_amt[start:], route_cltv[start:])
     if status != ROUTE_OK:
         reason = last_reason[p]
         if reason == REASON_NONE:
@@ -505,7 +515,7 @@ def compute_ahead(graph, topology, chan, node_version, pays, attempts, routes, k
     it stale, and the route is searched live instead. A first route foresees no change. A retry
     whose failure has not reached its sender yet foresees the first HTLC failed back and the
     failure recorded, which add 2 to the version."""
-    window, pre_version, pre_status, pre_n_hops, pre_dir, pre_amt, pre_cltv = prefetch
+    window, pre_version, pre_status, pre_n_hops, pre_dir, pre_amt, pre_cltv, pre_usable = prefetch
     (retry_slot, slot_attempt, slot_time, slot_delivered, slot_version, slot_status, slot_n_hops,
      slot_direction, slot_amount, slot_cltv, free_slots, pending) = retry
     (att_payment, att_number, att_route_start, att_n_hops, att_t_start, att_fail_dir, att_fail_amt,
@@ -516,6 +526,8 @@ def compute_ahead(graph, topology, chan, node_version, pays, attempts, routes, k
     n_blocks = block_own.shape[0]
     n_retries = counters[C_PENDING_SLOTS]
     n_first = window[1] - window[0] if first_routes else 0
+    if first_routes:
+        window[2] = counters[C_KNOW]
     claimed[0] = 0
     for b in prange(n_blocks):
         scratch = block_scratch_row(block_scratch, b)
@@ -552,6 +564,10 @@ def compute_ahead(graph, topology, chan, node_version, pays, attempts, routes, k
                 slot_n_hops[slot], slot_status[slot], slot_version[slot] = n_hops, status, version
             else:
                 pre_n_hops[j], pre_status[j], pre_version[j] = n_hops, status, version
+                amount = pays[2][p]
+                pre_usable[j] = (_usable_mask(s, topology, chan, params[P_MAX_HTLCS], amount,
+                                              amount + _fee_budget(amount, params))
+                                 if status == ROUTE_OK else -1)
     counters[C_SPECULATED] += n_retries
     counters[C_PENDING_SLOTS] = 0
 
@@ -731,7 +747,53 @@ def _fill_own(sender, topology, chan, max_htlcs, own_spendable, fill):
     balance, inflight, inflight_count, reserve = chan
     for k in range(out_ptr[sender], out_ptr[sender + 1]):
         e = out_dir[k]
-        if fill and enabled[e] and inflight_count[e] < max_htlcs:
-            own_spendable[e] = balance[e] - reserve[e]
-        else:
-            own_spendable[e] = -1
+        own_spendable[e] = _spendable(e, topology, chan, max_htlcs) if fill else -1
+
+
+@njit(inline="always")
+def _spendable(e, topology, chan, max_htlcs):
+    """What the sender of direction e can offer on it now (-1: disabled or no free HTLC slot)."""
+    balance, inflight, inflight_count, reserve = chan
+    if topology[5][e] and inflight_count[e] < max_htlcs:
+        return balance[e] - reserve[e]
+    return -1
+
+
+@njit
+def _usable_mask(sender, topology, chan, max_htlcs, low_msat, high_msat):
+    """Which of the sender's own directions can carry any amount in [low, high] (bit k: its k-th
+    outgoing direction); -1 when that is not one answer for the whole range, or it has over 62.
+
+    A route search reads the sender's own balances only by comparing them with amounts in that
+    range (the payment amount plus at most the fee budget): two states with the same mask give
+    the same successful search."""
+    out_ptr, out_dir = topology[0], topology[1]
+    first = out_ptr[sender]
+    if out_ptr[sender + 1] - first > 62:
+        return -1
+    mask = 0
+    for k in range(out_ptr[sender + 1] - first):
+        spendable = _spendable(out_dir[first + k], topology, chan, max_htlcs)
+        if spendable >= high_msat:
+            mask |= 1 << k
+        elif spendable >= low_msat:
+            return -1
+    return mask
+
+
+@njit
+def _still_valid(p, s, j, topology, chan, pays, know, params, prefetch, counters):
+    """Whether payment p's prefetched first route, whose sender's state has changed since, is
+    still the route a search would find now: the sender learned no failure since (a record
+    learned and already pruned was ignored by every search) and its own balances still allow the
+    same hops (see _usable_mask). Only successful searches are checked: a failed one also reads
+    balances against amounts beyond the fee budget."""
+    window, pre_usable = prefetch[0], prefetch[7]
+    if pre_usable[j] < 0 or know[0][s] >= window[2]:
+        return False
+    amount = pays[2][p]
+    if _usable_mask(s, topology, chan, params[P_MAX_HTLCS], amount,
+                    amount + _fee_budget(amount, params)) != pre_usable[j]:
+        return False
+    counters[C_REVALIDATED] += 1
+    return True
