@@ -409,7 +409,7 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
     s = src[p]
     slot = _take_slot(p, s, t, node_version, retry, counters)
     if attempts_made[p] >= params[P_MAX_ATTEMPTS]:
-        _finish(pays, p, FAILED_PAYMENT, last_reason[p], t)
+        _finish(pays, p, FAILED_PAYMENT, np.int64(last_reason[p]), t)
         return -1
     if attempts_made[p] > 0 and t - t_arrival[p] >= params[P_RETRY_FOR]:
         _finish(pays, p, FAILED_PAYMENT, REASON_TIMEOUT, t)
@@ -468,8 +468,9 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
                     route_cltv[start], t)
     counters[C_HTLCS] += 1
     _lock(chan, topology, node_version, e0, route_amt[start])
-    _schedule(heap, counters, t + hop_latency_s(params[P_SEED], p, att_number[a], SENDER_HOP, EV_ARRIVE,
-                                                params[P_LATENCY], params[P_JITTER]), EV_ARRIVE, h)
+    latency = hop_latency_s(params[P_SEED], p, att_number[a], SENDER_HOP, EV_ARRIVE,
+                            params[P_LATENCY], params[P_JITTER])
+    _schedule(heap, counters, t + latency, EV_ARRIVE, h)
     return e0
 
 
@@ -643,9 +644,8 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
                                      retry)
         elif kind == EV_ARRIVE:
             h = obj
-            p = h_payment[h]
-            a = h_attempt[h]
-            hop = h_hop[h]
+            # int64 like the other callers' values: each argument type compiles its own callee
+            p, a, hop = np.int64(h_payment[h]), np.int64(h_attempt[h]), np.int64(h_hop[h])
             start = att_route_start[a]
             if unresponsive[dir_dst[h_direction[h]]]:
                 # the peer never answers: the node that offered h fails it after the timeout
@@ -666,7 +666,7 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
                 if reason == REASON_NONE and route_cltv[start + hop] > params[P_MAX_CLTV]:
                     reason = REASON_CLTV
                 if reason == REASON_NONE:
-                    h2 = htlc_append(htlcs, counters[C_HTLCS], p, a, h_part[h], hop + 1,
+                    h2 = htlc_append(htlcs, counters[C_HTLCS], p, a, np.int64(h_part[h]), hop + 1,
                                      KIND_PAYMENT, e2, amt2, route_cltv[start + hop + 1], t)
                     counters[C_HTLCS] += 1
                     _lock(chan, topology, node_version, e2, amt2)
@@ -687,10 +687,9 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
         else:
             h = obj
             settled = kind == EV_SETTLE
-            p = h_payment[h]
-            a = h_attempt[h]
+            p, a = np.int64(h_payment[h]), np.int64(h_attempt[h])
             if kind == EV_TIMEOUT:
-                _register_retry(p, a, h_hop[h], t, pays, attempts, params, retry, counters)
+                _register_retry(p, a, np.int64(h_hop[h]), t, pays, attempts, params, retry, counters)
             kind = EV_SETTLE if settled else EV_FAIL
             e = h_direction[h]
             _resolve(chan, topology, node_version, e, h_amount[h], settled)
@@ -700,9 +699,9 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
             # the resolution travels on to every incoming HTLC that funded this one
             g = h_first_in[h]
             while g != -1:
-                _schedule(heap, counters,
-                          t + hop_latency_s(params[P_SEED], p, att_number[a], h_hop[g], kind,
-                                            params[P_LATENCY], params[P_JITTER]), kind, g)
+                latency = hop_latency_s(params[P_SEED], p, att_number[a], np.int64(h_hop[g]), kind,
+                                        params[P_LATENCY], params[P_JITTER])
+                _schedule(heap, counters, t + latency, kind, g)
                 g = h_next_in[g]
             if h_hop[h] == 0:
                 s = src[p]
