@@ -1,17 +1,22 @@
 """fastsim's benchmark harness: medians over repeats, with the machine, written as JSON.
 
     python benchmarks/run.py [--quick] [--out benchmarks/results/NAME.json] [--only routes,run,...]
-                             [--set sender.cost_model=lnd ...]
+                             [--set sender.cost_model=lnd ...] [--against GIT_REV]
 
 Measures (issue 7): routes/s of the routing kernel on the 2026 snapshot; events/s of the event
 engine alone (first routes of a run replayed without searching); end-to-end payments/s of a
 100,000-payment run on it; peak RSS and bytes per HTLC row; cold and warm start-up of `fastsim run`.
 The real snapshot is read from ../shared/data beside the repo.
+
+``--against REV`` also runs the end-to-end run and the start-up of the code at that git revision,
+each repeat right before the current code's, so that the two are compared at the same machine
+speed (shared machines drift by tens of percent within the hour).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
@@ -19,6 +24,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -105,7 +111,34 @@ def bench_routes(network, *, n_routes: int, repeats: int) -> dict:
     return out
 
 
-def bench_run(*, payments: int, repeats: int, overrides: dict) -> dict:
+def checkout(rev: str, into: Path) -> Path:
+    """The ``fastsim`` package as of git revision ``rev``, extracted under ``into``."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", rev, "fastsim"],
+                             capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def _env(code_root: Path | None) -> dict:
+    """The environment that makes a child Python import fastsim from ``code_root`` (None: ours)."""
+    env = dict(os.environ)
+    if code_root is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code_root), env.get("PYTHONPATH")]))
+    return env
+
+
+def _interleaved(measure, repeats: int, baseline: Path | None) -> tuple[list, list]:
+    """``measure(code_root)`` repeated, alternating the baseline's code and ours when given."""
+    ours, theirs = [], []
+    for _ in range(repeats):
+        if baseline is not None:
+            theirs.append(measure(baseline))
+        ours.append(measure(None))
+    return ours, theirs
+
+
+def bench_run(*, payments: int, repeats: int, overrides: dict, baseline: Path | None = None) -> dict:
     """(c, d) end-to-end payments/s of a run on the 2026 snapshot, peak RSS, bytes per HTLC row."""
     code = f"""
 import json, sys, time
@@ -131,26 +164,28 @@ t0 = time.perf_counter()
 result, info = run_scenario(cfg, network=net, check_invariants=True)
 wall = time.perf_counter() - t0
 row_bytes = sum(np.dtype(d).itemsize for d in HTLC_DTYPES)
-print(json.dumps({{"wall_s": wall, "simulate_s": result.timings["simulate_s"],
-    "events": result.timings["events"], "htlc_rows": result.htlcs.height,
-    "route_searches": result.timings["route_searches"],
-    "prefetched_routes": result.timings["prefetched_routes"],
-    "prefetched_routes_used": result.timings["prefetched_routes_used"],
-    "prefetched_routes_revalidated": result.timings["prefetched_routes_revalidated"],
-    "speculated_retries": result.timings["speculated_retries"],
-    "speculated_retries_used": result.timings["speculated_retries_used"],
+counts = {{k: v for k, v in result.timings.items() if k not in ("setup_s", "collect_s")}}
+print(json.dumps({{"wall_s": wall, **counts, "htlc_rows": result.htlcs.height,
     "success_rate": result.summary["success_rate"][0], "bytes_per_htlc_row": row_bytes,
     "peak_rss_mib": peak_rss_mib()}}))
 """
-    runs = []
-    for _ in range(repeats):
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    sim = statistics.median(r["simulate_s"] for r in runs)
-    return {"payments": payments, "overrides": overrides,
-            "payments_per_s_median": payments / sim,
-            "events_per_s_median": statistics.median(r["events"] / r["simulate_s"] for r in runs),
-            "runs": runs}
+
+    def measure(code_root):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=True, env=_env(code_root))
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    def summary(runs):
+        sim = statistics.median(r["simulate_s"] for r in runs)
+        return {"payments_per_s_median": payments / sim,
+                "events_per_s_median": statistics.median(r["events"] / r["simulate_s"] for r in runs),
+                "runs": runs}
+
+    ours, theirs = _interleaved(measure, repeats, baseline)
+    out = {"payments": payments, "overrides": overrides, **summary(ours)}
+    if baseline is not None:
+        out["baseline"] = summary(theirs)
+    return out
 
 
 def bench_events(network, *, payments: int, repeats: int) -> dict:
@@ -172,7 +207,7 @@ def bench_events(network, *, payments: int, repeats: int) -> dict:
             "events_per_s_median": statistics.median(rates[1:]), "events_per_s": rates[1:]}
 
 
-def bench_startup(*, repeats: int) -> dict:
+def bench_startup(*, repeats: int, baseline: Path | None = None) -> dict:
     """(e) cold (empty Numba cache) and warm start-up of a tiny `fastsim run`."""
     args = [sys.executable, "-m", "fastsim", "run", "--synthetic", "100", "--payments", "10", "--quiet"]
 
@@ -182,11 +217,22 @@ def bench_startup(*, repeats: int) -> dict:
             subprocess.run(args + ["--out", out], check=True, capture_output=True, env=env)
             return time.perf_counter() - t0
 
-    with tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-        cold = timed(env)
-        warm = [timed(env) for _ in range(repeats)]
-    return {"cold_s": cold, "warm_s_median": statistics.median(warm), "warm_s": warm}
+    def measure(code_root):
+        with tempfile.TemporaryDirectory() as cache:
+            env = {**_env(code_root), "NUMBA_CACHE_DIR": cache}
+            return {"cold_s": timed(env), "warm_s": timed(env)}
+
+    # each repeat starts from an empty cache: one cold start, then one warm
+    ours, theirs = _interleaved(measure, repeats, baseline)
+
+    def summary(runs):
+        return {"cold_s_median": statistics.median(r["cold_s"] for r in runs),
+                "warm_s_median": statistics.median(r["warm_s"] for r in runs), "runs": runs}
+
+    out = summary(ours)
+    if baseline is not None:
+        out["baseline"] = summary(theirs)
+    return out
 
 
 def _overrides(parser: argparse.ArgumentParser, items: list[str]) -> dict:
@@ -212,6 +258,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override for the end-to-end run, e.g. sender.cost_model=lnd")
+    parser.add_argument("--against", metavar="GIT_REV", default=None,
+                        help="also run and start the code of this revision, interleaved with ours")
     args = parser.parse_args()
     overrides = _overrides(parser, args.set)
     only = set(args.only.split(","))
@@ -221,6 +269,14 @@ def main() -> None:
     from fastsim.importers import load_network
 
     report: dict = {"machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    baseline_dir = tempfile.TemporaryDirectory() if args.against else None
+    baseline = None
+    if args.against:
+        try:
+            baseline = checkout(args.against, Path(baseline_dir.name))
+        except subprocess.CalledProcessError as err:
+            parser.error(f"--against {args.against}: {err.stderr.decode().strip()}")
+        report["against"] = args.against
     network = load_network(SNAPSHOT)
     if "routes" in only:
         report["routes"] = bench_routes(network, n_routes=1000 if args.quick else 5000,
@@ -232,10 +288,11 @@ def main() -> None:
         print(json.dumps({"events": report["events"]}, indent=1), flush=True)
     if "run" in only:
         n = 20_000 if args.quick else 100_000
-        report["run_baseline"] = bench_run(payments=n, repeats=repeats, overrides=overrides)
+        report["run_baseline"] = bench_run(payments=n, repeats=repeats, overrides=overrides,
+                                           baseline=baseline)
         print(json.dumps({"run_baseline": report["run_baseline"]}, indent=1), flush=True)
     if "startup" in only:
-        report["startup"] = bench_startup(repeats=repeats)
+        report["startup"] = bench_startup(repeats=repeats, baseline=baseline)
         print(json.dumps({"startup": report["startup"]}, indent=1), flush=True)
     report["peak_rss_mib_harness"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out = args.out or REPO / "benchmarks" / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
