@@ -64,12 +64,13 @@ def bench_routes(network, *, n_routes: int, repeats: int) -> dict:
         NO_FAILURE,
         ROUTE_OK,
         find_route,
+        make_potential,
         make_scratch,
     )
     from fastsim.liquidity import initial_balances
 
     @njit
-    def route_all(src, dst, amount, spendable, out_ptr, out_dir, graph, code, scratch):
+    def route_all(src, dst, amount, spendable, out_ptr, out_dir, graph, code, scratch, potential):
         own = np.full(spendable.shape[0], -1, np.int64)
         fail_amt = np.full(spendable.shape[0], NO_FAILURE, np.int64)
         fail_age = np.full(spendable.shape[0], np.inf)
@@ -81,7 +82,9 @@ def bench_routes(network, *, n_routes: int, repeats: int) -> dict:
                 own[out_dir[k]] = spendable[out_dir[k]]
             _, status = find_route(s, dst[i], amount[i], graph, own, fail_amt, fail_age, code, 1.0,
                                    0.6, 3600.0, 100_000.0, 1000.0, max(amount[i] // 200, 5000), 20,
-                                   2016, 18, scratch, route[0], route[1], route[2])
+                                   2016, 18, scratch, route[0], route[1], route[2], False,
+                                   potential[0][0], potential[1][0], potential[0][0],
+                                   potential[1][0])
             found += status == ROUTE_OK
             for k in range(out_ptr[s], out_ptr[s + 1]):
                 own[out_dir[k]] = -1
@@ -99,7 +102,7 @@ def bench_routes(network, *, n_routes: int, repeats: int) -> dict:
     scratch = make_scratch(network.n_nodes, network.n_directions)
     out = {}
     for model, code in COST_MODELS.items():
-        args = (spendable, network.out_ptr, network.out_dir, graph, code, scratch)
+        args = (spendable, network.out_ptr, network.out_dir, graph, code, scratch, make_potential())
         route_all(src[:1], dst[:1], amount[:1], *args)  # compile
         rates, found = [], 0
         for _ in range(repeats):

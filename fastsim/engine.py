@@ -19,6 +19,7 @@ from fastsim.kernels.routing import (
     NO_FAILURE,
     ROUTE_NONE,
     ROUTE_OK,
+    make_potential,
     make_scratch,
 )
 from fastsim.network import Network
@@ -93,7 +94,8 @@ def unresponsive_nodes(n_nodes: int, share: float, seed: int) -> np.ndarray:
     return mask
 
 
-def engine_params(config, *, seed: int, atomic: bool, debug_invariants: bool) -> np.ndarray:
+def engine_params(config, *, seed: int, atomic: bool, debug_invariants: bool,
+                  reuse_potentials: bool = True) -> np.ndarray:
     s, e = config.sender, config.engine
     values = {
         "mode_atomic": atomic, "cost_model": COST_MODELS[s.cost_model], "mu": s.mu,
@@ -105,6 +107,7 @@ def engine_params(config, *, seed: int, atomic: bool, debug_invariants: bool) ->
         "remember_failures": s.remember_failures, "max_accepted_htlcs": e.max_accepted_htlcs,
         "latency_ms": e.latency_ms, "latency_jitter_ms": e.latency_jitter_ms, "seed": seed,
         "debug_invariants": debug_invariants, "htlc_timeout_s": e.htlc_timeout_s,
+        "reuse_potentials": reuse_potentials,
     }
     return np.array([float(values[name]) for name in ev.PARAM_FIELDS])
 
@@ -127,12 +130,13 @@ def _grow(arrays: dict[str, np.ndarray], names, needed: int) -> None:
 def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.ndarray,
              seed: int | None = None, mode: str | None = None, debug_invariants: bool = False,
              unresponsive: np.ndarray | None = None, prefetch_routes: bool = True,
-             first_routes: dict[str, np.ndarray] | None = None,
+             reuse_potentials: bool = True, first_routes: dict[str, np.ndarray] | None = None,
              progress: Callable[[int, int], None] | None = None) -> SimulationResult:
     """Run one scenario: ``workload`` payments on ``network`` starting from ``balances``.
 
     ``unresponsive`` (a mask over nodes) overrides the nodes drawn by ``engine.unresponsive_share``.
     ``prefetch_routes=False`` computes every route when it is needed (same results, one core).
+    ``reuse_potentials=False`` has every retry search forward afresh (same routes up to ties).
     ``first_routes`` replays given first routes instead of searching (see :func:`recorded_first_routes`);
     it serves to measure the event machinery alone.
     """
@@ -177,7 +181,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
     nodes = {name: np.zeros(n, np.int64) for name in ev.NODE_FIELDS}
     counters = np.zeros(len(ev.COUNTER_FIELDS), np.int64)
     params = engine_params(config, seed=seed, atomic=(mode == "atomic"),
-                           debug_invariants=debug_invariants)
+                           debug_invariants=debug_invariants, reuse_potentials=reuse_potentials)
     graph = graph_arrays(network)
     topology = topology_arrays(network)
     if unresponsive is None:
@@ -221,6 +225,8 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
         "free_slots": np.arange(slots, dtype=np.int64), "pending_slots": np.zeros(slots, np.int64),
     }, ev.RETRY_FIELDS)
     counters[ev.C_FREE_SLOTS] = slots
+    potentials = (np.full(n, -1, np.int64), np.zeros(n), *make_potential(n), *make_potential(1),
+                  *make_potential(slots), *make_potential(len(prefetch[1])))
     t_setup = time.perf_counter()
 
     while True:
@@ -230,7 +236,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
             _ordered(routes, ev.ROUTE_FIELDS), _ordered(know, ev.KNOW_FIELDS),
             _ordered(htlcs, HTLC_FIELDS), tuple(heap.values()), _ordered(nodes, ev.NODE_FIELDS),
             counters, params, scratch, own_spendable, fail_amt, fail_age, touched_dirs, prefetch,
-            retry, CHUNK_EVENTS)
+            retry, potentials, CHUNK_EVENTS)
         if status == ev.STATUS_DONE:
             break
         if status in (ev.STATUS_PREFETCH, ev.STATUS_SPECULATE):
@@ -243,7 +249,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                              _ordered(pays, ev.PAYMENT_FIELDS), _ordered(attempts, ev.ATTEMPT_FIELDS),
                              _ordered(routes, ev.ROUTE_FIELDS), _ordered(know, ev.KNOW_FIELDS), params,
                              block_scratch, block_own, block_fail_amt, block_fail_age, block_touched,
-                             claimed, prefetch, retry, counters, first_routes)
+                             claimed, prefetch, retry, counters, first_routes, potentials)
             if not first_routes:
                 continue
         if status == ev.STATUS_INVARIANT:
@@ -276,6 +282,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                       "prefetched_routes": prefetched,
                       "prefetched_routes_used": int(counters[ev.C_PREFETCH_USED]),
                       "prefetched_routes_revalidated": int(counters[ev.C_REVALIDATED]),
+                      "potentials_reused": int(counters[ev.C_REUSED]),
                       "speculated_retries": int(counters[ev.C_SPECULATED]),
                       "speculated_retries_used": int(counters[ev.C_SPECULATED_USED])}
     return result

@@ -274,6 +274,48 @@ def test_a_stale_first_route_is_used_only_if_a_search_would_find_it_again(
     assert second["succeeded"] and second["attempts"] == 1 and second["fee_msat"] == second_fee
 
 
+# 0 -> 3 short of 100k sat, node 1 unable to forward it: the first route goes over 1 and fails
+SHORT_0_TO_3_AND_1_TO_2 = ([CAP // 2] * 2 + [50_000_000, CAP - 50_000_000]
+                           + [20_000_000, CAP - 20_000_000] + [CAP // 2] * 2)
+
+
+@pytest.mark.parametrize("rows, balances, reused", [
+    # the retry reuses the first search's forward potential: the sender's own channels allow no
+    # hop they did not allow then
+    ([(0.0, 0, 2, 100_000_000)], SHORT_0_TO_3_AND_1_TO_2[:4] + [CAP // 2] * 4, 1),
+    # a payment from 3 settles into 0 -> 3 before the retry: a first hop the potential did not
+    # price is usable now, so the retry searches forward afresh
+    ([(0.25, 3, 0, 150_000_000), (0.3, 0, 2, 100_000_000)], SHORT_0_TO_3_AND_1_TO_2, 0),
+])
+def test_a_retry_reuses_its_first_search_potential_only_while_no_cost_fell(rows, balances, reused):
+    net = net_from(**DIAMOND)
+    runs = {reuse: simulate(net, workload(rows), cfg(), balances=np.array(balances),
+                            reuse_potentials=reuse, debug_invariants=True) for reuse in (True, False)}
+    assert runs[True].payments.equals(runs[False].payments)
+    assert runs[True].htlcs.equals(runs[False].htlcs)
+    assert runs[True].timings["potentials_reused"] == reused
+    assert runs[False].timings["potentials_reused"] == 0
+    retried = runs[True].payments.row(len(rows) - 1, named=True)
+    assert retried["succeeded"] and retried["attempts"] == 2 and retried["fee_msat"] == 41_000
+
+
+def test_a_retry_does_not_reuse_a_potential_that_counted_a_record_aged_out_since():
+    """The first payment fails at node 1 (1 -> 2 short) and retries over 3. The second, at 0.25 s,
+    avoids node 1 for that record and fails at 3 (3 -> 2 now short). Its retry at 0.45 s: with a
+    half-life of 0.2 s the record has aged out since its first search, which priced it, so it
+    searches forward afresh; only the first payment's retry reuses a potential."""
+    net = net_from(**DIAMOND)
+    balances = ([CAP // 2] * 2 + [50_000_000, CAP - 50_000_000] + [CAP // 2] * 2
+                + [150_000_000, CAP - 150_000_000])
+    rows = [(0.0, 0, 2, 100_000_000), (0.25, 0, 2, 100_000_000)]
+    res = run(net, rows, balances, **{"sender.penalty_half_life_s": 0.2})
+    assert res.payments["attempts"].to_list() == [2, 2]
+    assert res.timings["potentials_reused"] == 1
+    fresh = simulate(net, workload(rows), cfg(**{"sender.penalty_half_life_s": 0.2}),
+                     balances=np.array(balances), reuse_potentials=False)
+    assert res.payments.equals(fresh.payments) and res.htlcs.equals(fresh.htlcs)
+
+
 def test_simulate_rejects_inconsistent_balances_and_workloads():
     from fastsim.errors import InputError
 

@@ -34,6 +34,8 @@ from fastsim.kernels.htlcs import (
 from fastsim.kernels.routing import (
     COST_LND,
     NO_FAILURE,
+    POT_COUNT,
+    POT_USABLE,
     ROUTE_CLTV,
     ROUTE_FEE_BUDGET,
     ROUTE_OK,
@@ -88,10 +90,10 @@ NODE_FIELDS = ("fees_earned_msat", "fees_paid_msat", "sent_msat", "received_msat
 COUNTER_FIELDS = ("n_htlcs", "heap_size", "seq", "n_route", "n_attempts", "n_know", "next_payment",
                   "events", "bad_channel", "route_searches", "prefetched_routes_used", "free_slots",
                   "pending_slots", "speculated_retries", "speculated_retries_used",
-                  "prefetched_routes_revalidated")
+                  "prefetched_routes_revalidated", "potentials_reused")
 (C_HTLCS, C_HEAP, C_SEQ, C_ROUTE, C_ATTEMPTS, C_KNOW, C_NEXT_PAYMENT, C_EVENTS,
  C_BAD_CHANNEL, C_SEARCHES, C_PREFETCH_USED, C_FREE_SLOTS, C_PENDING_SLOTS, C_SPECULATED,
- C_SPECULATED_USED, C_REVALIDATED) = range(len(COUNTER_FIELDS))
+ C_SPECULATED_USED, C_REVALIDATED, C_REUSED) = range(len(COUNTER_FIELDS))
 # Retries computed ahead: ``retry_slot[p]`` is payment p's slot (-1: none). A slot is taken when
 # a failure is detected, computed in parallel with the other pending slots once a retry is due,
 # and used if the sender's version is the one the computation predicted.
@@ -99,6 +101,14 @@ RETRY_FIELDS = ("retry_slot", "slot_attempt", "slot_time", "slot_delivered", "sl
                 "slot_status", "slot_n_hops", "slot_direction", "slot_amount_msat", "slot_cltv",
                 "free_slots", "pending_slots")
 UNCOMPUTED = -1
+REUSED = -2
+# Forward potentials (see routing.make_potential) that a sender's retry may reuse: per sender the
+# last one kept at an attempt's start, its payment and time; the one of a live search; and those
+# of retries and first routes computed ahead, per slot and per window entry. After a search, an
+# uncounted potential (count -1) whose usable field is REUSED marks a search that reused one.
+POTENTIAL_FIELDS = ("pot_payment", "pot_time", "pot_ints", "pot_floats", "live_pot_ints",
+                    "live_pot_floats", "slot_pot_ints", "slot_pot_floats", "pre_pot_ints",
+                    "pre_pot_floats")
 NO_DIRECTION = np.int64(-1)
 NO_MSAT = np.int64(0)
 FIRST_PART = np.int64(0)
@@ -107,10 +117,11 @@ SENDER_HOP = np.int64(0)
 PARAM_FIELDS = ("mode_atomic", "cost_model", "mu", "apriori", "half_life_s", "attempt_cost_msat",
                 "attempt_cost_ppm", "maxfeepercent", "exemptfee_msat", "max_hops", "max_cltv",
                 "final_cltv", "max_attempts", "retry_for_s", "remember_failures",
-                "max_accepted_htlcs", "latency_ms", "latency_jitter_ms", "seed", "debug_invariants", "htlc_timeout_s")
+                "max_accepted_htlcs", "latency_ms", "latency_jitter_ms", "seed", "debug_invariants",
+                "htlc_timeout_s", "reuse_potentials")
 (P_ATOMIC, P_COST, P_MU, P_APRIORI, P_HALF_LIFE, P_ATTEMPT_MSAT, P_ATTEMPT_PPM, P_MAXFEEPCT,
  P_EXEMPTFEE, P_MAX_HOPS, P_MAX_CLTV, P_FINAL_CLTV, P_MAX_ATTEMPTS, P_RETRY_FOR, P_REMEMBER,
- P_MAX_HTLCS, P_LATENCY, P_JITTER, P_SEED, P_DEBUG, P_HTLC_TIMEOUT) = range(len(PARAM_FIELDS))
+ P_MAX_HTLCS, P_LATENCY, P_JITTER, P_SEED, P_DEBUG, P_HTLC_TIMEOUT, P_REUSE) = range(len(PARAM_FIELDS))
 
 _FORGET_AFTER_HALF_LIVES = 10.0
 
@@ -311,7 +322,7 @@ def _finish(pays, p, status, reason, t):
 
 @njit
 def _route(s, p, graph, pays, params, scratch, own_spendable, fail_amt, fail_age, route_dir,
-           route_amt, route_cltv):
+           route_amt, route_cltv, reuse, kept_ints, kept_floats, out_ints, out_floats):
     """The route the sender ``s`` of payment ``p`` picks on the knowledge loaded in the arrays."""
     amount = pays[2][p]
     budget = _fee_budget(amount, params)
@@ -319,7 +330,8 @@ def _route(s, p, graph, pays, params, scratch, own_spendable, fail_amt, fail_age
         s, pays[1][p], amount, graph, own_spendable, fail_amt, fail_age, int(params[P_COST]),
         params[P_MU], params[P_APRIORI], params[P_HALF_LIFE], params[P_ATTEMPT_MSAT],
         params[P_ATTEMPT_PPM], budget, int(params[P_MAX_HOPS]), int(params[P_MAX_CLTV]),
-        int(params[P_FINAL_CLTV]), scratch, route_dir, route_amt, route_cltv)
+        int(params[P_FINAL_CLTV]), scratch, route_dir, route_amt, route_cltv, reuse, kept_ints,
+        kept_floats, out_ints, out_floats)
 
 
 @njit(inline="always")
@@ -394,7 +406,7 @@ def _register_retry(p, a, hop, t_first, pays, attempts, params, retry, counters)
 @njit
 def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, routes, know, htlcs,
                    heap, counters, params, scratch, own_spendable, fail_amt, fail_age, touched_dirs,
-                   prefetch, retry):
+                   prefetch, retry, potentials):
     """The sender of payment ``p`` computes a route on its knowledge and offers the first HTLC.
 
     An attempt takes the route computed ahead for it (a prefetched first route, a speculated
@@ -423,19 +435,24 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
         status = slot_status[slot]
         counters[C_SPECULATED_USED] += 1
         _copy_route(slot_direction[slot], slot_amount[slot], slot_cltv[slot], n_hops, routes, start)
+        kept_ints, kept_floats = potentials[6][slot], potentials[7][slot]
     elif (attempts_made[p] == 0 and 0 <= j < window[1] - window[0]
             and (pre_version[j] == node_version[s] or pre_version[j] == PINNED
-                 or _still_valid(p, s, j, topology, chan, pays, know, params, prefetch, counters))):
+                 or _still_valid(p, s, j, topology, chan, pays, know, params, prefetch, counters,
+                                 own_spendable))):
         n_hops = pre_n_hops[j]
         status = pre_status[j]
         counters[C_PREFETCH_USED] += 1
         _copy_route(pre_dir[j], pre_amt[j], pre_cltv[j], n_hops, routes, start)
+        kept_ints, kept_floats = potentials[8][j], potentials[9][j]
     else:
         counters[C_SEARCHES] += 1
+        kept_ints, kept_floats = potentials[4][0], potentials[5][0]
         n_hops, status = _sender_route(
             s, p, t, graph, topology, chan, pays, know, params, scratch, own_spendable, fail_amt,
             fail_age, touched_dirs, NO_DIRECTION, NO_MSAT, NO_DIRECTION, NO_MSAT, np.True_,
-            route_dir[start:], route_amt[start:], route_cltv[start:])
+            route_dir[start:], route_amt[start:], route_cltv[start:], potentials, kept_ints,
+            kept_floats)
     if status != ROUTE_OK:
         reason = last_reason[p]
         if reason == REASON_NONE:
@@ -459,6 +476,16 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
     att_fail_amt[a] = 0
     att_fail_reason[a] = REASON_NONE
     attempts_made[p] += 1
+    if kept_ints[POT_COUNT] < 0 and kept_ints[POT_USABLE] == REUSED:
+        counters[C_REUSED] += 1
+    elif kept_ints[POT_COUNT] >= 0:
+        # the search that found this route searched forward: its potential is the sender's now
+        pot_payment, pot_time, pot_ints, pot_floats = potentials[:4]
+        pot_payment[s] = p
+        pot_time[s] = t
+        for i in range(kept_ints.shape[0]):
+            pot_ints[s, i] = kept_ints[i]
+            pot_floats[s, i] = kept_floats[i]
     e0 = route_dir[start]
     reason = _check_add(chan, topology, e0, route_amt[start], params[P_MAX_HTLCS])
     if reason != REASON_NONE:  # cannot happen: the route used the sender's own spendable balance
@@ -477,11 +504,15 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
 @njit
 def _sender_route(s, p, t, graph, topology, chan, pays, know, params, scratch, own, fail_amt,
                   fail_age, touched, released_dir, released_msat, learned_dir, learned_msat, prune,
-                  route_dir, route_amt, route_cltv):
+                  route_dir, route_amt, route_cltv, potentials, out_ints, out_floats):
     """The route sender ``s`` picks for payment ``p`` at time ``t`` on its state now, with the HTLC
     of ``released_msat`` on its direction ``released_dir`` failed back and the failure
     ``learned_dir`` (below ``learned_msat``) known, when those are >= 0. Without ``prune`` it reads
-    shared state only, so that blocks can run it in parallel."""
+    shared state only, so that blocks can run it in parallel.
+
+    A retry reuses the forward potential its payment's earlier search left with the sender when
+    no cost that search priced has fallen since (see _potential_holds); a search that searched
+    forward leaves its potential in ``out_*``, with the sender's own directions usable then."""
     max_htlcs = params[P_MAX_HTLCS]
     _fill_own(s, topology, chan, max_htlcs, own, np.True_)
     if released_dir >= 0:
@@ -497,8 +528,19 @@ def _sender_route(s, p, t, graph, topology, chan, pays, know, params, scratch, o
             n_known += 1
         fail_amt[learned_dir] = min(fail_amt[learned_dir], learned_msat)
         fail_age[learned_dir] = 0.0
+    amount = pays[2][p]
+    reuse = _potential_holds(s, p, t, topology, own, know, params, potentials, amount)
     n_hops, status = _route(s, p, graph, pays, params, scratch, own, fail_amt, fail_age, route_dir,
-                            route_amt, route_cltv)
+                            route_amt, route_cltv, reuse, potentials[2][s], potentials[3][s],
+                            out_ints, out_floats)
+    if reuse:
+        out_ints[POT_USABLE] = REUSED
+    elif out_ints[POT_COUNT] >= 0:
+        out_ints[POT_USABLE] = _usable_mask(s, topology, own, amount, amount)
+        if out_ints[POT_USABLE] < 0:
+            out_ints[POT_COUNT] = -1
+    else:
+        out_ints[POT_USABLE] = 0
     _forget(fail_amt, fail_age, touched, n_known)
     _fill_own(s, topology, chan, max_htlcs, own, np.False_)
     return n_hops, status
@@ -507,7 +549,7 @@ def _sender_route(s, p, t, graph, topology, chan, pays, know, params, scratch, o
 @njit(parallel=True)
 def compute_ahead(graph, topology, chan, node_version, pays, attempts, routes, know, params,
                   block_scratch, block_own, block_fail_amt, block_fail_age, block_touched, claimed,
-                  prefetch, retry, counters, first_routes):
+                  prefetch, retry, counters, first_routes, potentials):
     """Compute, in parallel, the routes of the pending retries and, with ``first_routes``, the
     first routes of the payments in the prefetch window.
 
@@ -550,24 +592,25 @@ def compute_ahead(graph, topology, chan, node_version, pays, attempts, routes, k
                     learned_msat = att_fail_amt[a] if att_fail_reason[a] == REASON_LIQUIDITY else 0
                     ahead = 2
                 out = (slot_direction[slot], slot_amount[slot], slot_cltv[slot])
+                out_pot = (potentials[6][slot], potentials[7][slot])
             else:
                 j = i - n_retries
                 p = window[0] + j
                 t = t_arrival[p]
                 out = (pre_dir[j], pre_amt[j], pre_cltv[j])
+                out_pot = (potentials[8][j], potentials[9][j])
             s = src[p]
             version = node_version[s] + ahead
             n_hops, status = _sender_route(
                 s, p, t, graph, topology, chan, pays, know, params, scratch, block_own[b],
                 block_fail_amt[b], block_fail_age[b], block_touched[b], released_dir, released_msat,
-                learned_dir, learned_msat, np.False_, out[0], out[1], out[2])
+                learned_dir, learned_msat, np.False_, out[0], out[1], out[2], potentials,
+                out_pot[0], out_pot[1])
             if i < n_retries:
                 slot_n_hops[slot], slot_status[slot], slot_version[slot] = n_hops, status, version
             else:
                 pre_n_hops[j], pre_status[j], pre_version[j] = n_hops, status, version
-                amount = pays[2][p]
-                pre_usable[j] = (_usable_mask(s, topology, chan, params[P_MAX_HTLCS], amount,
-                                              amount + _fee_budget(amount, params))
+                pre_usable[j] = (_own_usable_mask(s, p, topology, chan, pays, params, block_own[b])
                                  if status == ROUTE_OK else -1)
     counters[C_SPECULATED] += n_retries
     counters[C_PENDING_SLOTS] = 0
@@ -576,7 +619,7 @@ def compute_ahead(graph, topology, chan, node_version, pays, attempts, routes, k
 @njit
 def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts, routes, know, htlcs, heap, nodes,
                counters, params, scratch, own_spendable, fail_amt, fail_age, touched_dirs, prefetch,
-               retry, max_events):
+               retry, potentials, max_events):
     """Process up to ``max_events`` events; returns a ``STATUS_*`` code."""
     out_ptr, out_dir, dir_src, dir_dst, dir_capacity, enabled, htlc_min, htlc_max = topology
     balance, inflight, inflight_count, reserve = chan
@@ -641,7 +684,7 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
             touched = _start_attempt(obj, t, graph, topology, chan, node_version, pays, attempts,
                                      routes, know, htlcs, heap, counters, params, scratch,
                                      own_spendable, fail_amt, fail_age, touched_dirs, prefetch,
-                                     retry)
+                                     retry, potentials)
         elif kind == EV_ARRIVE:
             h = obj
             # int64 like the other callers' values: each argument type compiles its own callee
@@ -746,22 +789,45 @@ def _fill_own(sender, topology, chan, max_htlcs, own_spendable, fill):
     balance, inflight, inflight_count, reserve = chan
     for k in range(out_ptr[sender], out_ptr[sender + 1]):
         e = out_dir[k]
-        own_spendable[e] = _spendable(e, topology, chan, max_htlcs) if fill else -1
-
-
-@njit(inline="always")
-def _spendable(e, topology, chan, max_htlcs):
-    """What the sender of direction e can offer on it now (-1: disabled or no free HTLC slot)."""
-    balance, inflight, inflight_count, reserve = chan
-    if topology[5][e] and inflight_count[e] < max_htlcs:
-        return balance[e] - reserve[e]
-    return -1
+        if fill and enabled[e] and inflight_count[e] < max_htlcs:
+            own_spendable[e] = balance[e] - reserve[e]
+        else:
+            own_spendable[e] = -1
 
 
 @njit
-def _usable_mask(sender, topology, chan, max_htlcs, low_msat, high_msat):
-    """Which of the sender's own directions can carry any amount in [low, high] (bit k: its k-th
-    outgoing direction); -1 when that is not one answer for the whole range, or it has over 62.
+def _potential_holds(s, p, t, topology, own, know, params, potentials, amount_msat):
+    """Whether the forward potential the sender keeps is payment p's and still a lower bound now:
+    every forward cost it priced is the same or higher. Failures learned since only raise costs;
+    costs fall when one of the sender's own directions can newly carry the amount, when a record
+    of another payment counted then has aged out since (fee and probability models), or as any
+    record ages (lnd's model, where it is never reused)."""
+    pot_payment, pot_time, pot_ints = potentials[0], potentials[1], potentials[2]
+    if (params[P_REUSE] == 0.0 or pot_payment[s] != p or pot_ints[s, POT_COUNT] < 0
+            or int(params[P_COST]) == COST_LND):
+        return False
+    usable = _usable_mask(s, topology, own, amount_msat, amount_msat)
+    if usable < 0 or usable & ~pot_ints[s, POT_USABLE] != 0:
+        return False
+    if params[P_REMEMBER] != 0.0:
+        half_life = params[P_HALF_LIFE]
+        then = pot_time[s]
+        if t - then >= (_FORGET_AFTER_HALF_LIVES - 1.0) * half_life:
+            return False  # a record counted then may have been pruned since, unseen below
+        know_head, know_time, know_payment, know_next = know[0], know[3], know[4], know[5]
+        r = know_head[s]
+        while r != -1:
+            if know_payment[r] != p and then - half_life < know_time[r] <= t - half_life:
+                return False
+            r = know_next[r]
+    return True
+
+
+@njit
+def _usable_mask(sender, topology, own, low_msat, high_msat):
+    """Which of the sender's own directions can carry every amount in [low, high], as ``own``
+    gives their spendable balances (bit k: its k-th outgoing direction); -1 when one can carry
+    only part of the range, or it has over 62.
 
     A route search reads the sender's own balances only by comparing them with amounts in that
     range (the payment amount plus at most the fee budget): two states with the same mask give
@@ -772,7 +838,7 @@ def _usable_mask(sender, topology, chan, max_htlcs, low_msat, high_msat):
         return -1
     mask = 0
     for k in range(out_ptr[sender + 1] - first):
-        spendable = _spendable(out_dir[first + k], topology, chan, max_htlcs)
+        spendable = own[out_dir[first + k]]
         if spendable >= high_msat:
             mask |= 1 << k
         elif spendable >= low_msat:
@@ -781,7 +847,17 @@ def _usable_mask(sender, topology, chan, max_htlcs, low_msat, high_msat):
 
 
 @njit
-def _still_valid(p, s, j, topology, chan, pays, know, params, prefetch, counters):
+def _own_usable_mask(s, p, topology, chan, pays, params, own):
+    """_usable_mask of sender s's balances now over payment p's range, using ``own`` as scratch."""
+    amount = pays[2][p]
+    _fill_own(s, topology, chan, params[P_MAX_HTLCS], own, np.True_)
+    mask = _usable_mask(s, topology, own, amount, amount + _fee_budget(amount, params))
+    _fill_own(s, topology, chan, params[P_MAX_HTLCS], own, np.False_)
+    return mask
+
+
+@njit
+def _still_valid(p, s, j, topology, chan, pays, know, params, prefetch, counters, own):
     """Whether payment p's prefetched first route, whose sender's state has changed since, is
     still the route a search would find now: the sender learned no failure since (a record
     learned and already pruned was ignored by every search) and its own balances still allow the
@@ -790,9 +866,7 @@ def _still_valid(p, s, j, topology, chan, pays, know, params, prefetch, counters
     window, pre_usable = prefetch[0], prefetch[7]
     if pre_usable[j] < 0 or know[0][s] >= window[2]:
         return False
-    amount = pays[2][p]
-    if _usable_mask(s, topology, chan, params[P_MAX_HTLCS], amount,
-                    amount + _fee_budget(amount, params)) != pre_usable[j]:
+    if _own_usable_mask(s, p, topology, chan, pays, params, own) != pre_usable[j]:
         return False
     counters[C_REVALIDATED] += 1
     return True

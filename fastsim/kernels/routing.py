@@ -48,6 +48,21 @@ NO_FAILURE = np.iinfo(np.int64).max
 LND_MIN_HOP_PROBABILITY = 0.01  # hops below this are skipped, as lnd's minimum route probability
 
 
+# A search's forward potential, kept so that the sender's next search for the same payment can
+# reuse it instead of searching forward again: an int row (POT_COUNT of nodes, the sender's
+# POT_USABLE own directions, then the nodes) and a float row (POT_RADIUS, POT_COST of the route
+# found, then the nodes' bounds). A count of -1 means no potential.
+POTENTIAL_NODES = 32  # the forward search settles about 7 nodes on average on the 2026 graph
+POT_COUNT, POT_USABLE, POT_RADIUS, POT_COST, POT_FIRST = 0, 1, 0, 1, 2
+
+
+def make_potential(rows: int = 1):
+    """``rows`` empty potentials: int rows and float rows."""
+    ints = np.zeros((rows, POT_FIRST + POTENTIAL_NODES), np.int64)
+    ints[:, POT_COUNT] = -1
+    return ints, np.zeros((rows, POT_FIRST + POTENTIAL_NODES))
+
+
 def make_scratch(n_nodes: int, n_directions: int):
     """Per-search working arrays, reused across searches (only touched entries are reset)."""
     heap = n_directions + n_nodes + 1
@@ -87,8 +102,14 @@ UNLIMITED = np.int64(1 << 60)  # a numpy scalar: a Python literal argument compi
 def find_route(source, target, amount_msat, graph, own_spendable, fail_amt, fail_age_s,
                cost_model, mu, apriori, half_life_s, attempt_cost_msat, attempt_cost_ppm,
                fee_budget_msat, max_hops, max_cltv, final_cltv, scratch, route_dir, route_amt,
-               route_cltv):
+               route_cltv, reuse, kept_ints, kept_floats, out_ints, out_floats):
     """Cheapest route ``source -> target`` for ``amount_msat`` on the sender's knowledge.
+
+    With ``reuse``, the forward potential in ``kept_*`` stands in for the forward search: the
+    caller vouches that no cost it priced has fallen since (it is then a consistent lower bound,
+    and the route the same up to ties). A route found otherwise leaves its search's potential in
+    ``out_*`` (count -1 if it settled more than POTENTIAL_NODES); ``out_floats[POT_COST]`` is the
+    found route's cost either way.
 
     ``own_spendable[e]`` is the sender's spendable amount on its own direction e (-1 elsewhere or
     when e has no free HTLC slot). Remote direction e is excluded for amounts >= ``fail_amt[e]``
@@ -101,7 +122,8 @@ def find_route(source, target, amount_msat, graph, own_spendable, fail_amt, fail
     n_hops, pruned_budget, pruned_cltv = _search(
         source, target, amount_msat, graph, own_spendable, fail_amt, fail_age_s, cost_model, mu,
         apriori, half_life_s, attempt_cost_msat, attempt_cost_ppm, fee_budget_msat, max_hops,
-        max_cltv, final_cltv, scratch, route_dir, route_amt, route_cltv)
+        max_cltv, final_cltv, scratch, route_dir, route_amt, route_cltv, reuse, kept_ints,
+        kept_floats, out_ints, out_floats)
     if n_hops > 0:
         return n_hops, ROUTE_OK
     if not (pruned_budget or pruned_cltv) or not _reachable(
@@ -110,7 +132,8 @@ def find_route(source, target, amount_msat, graph, own_spendable, fail_amt, fail
     n_hops, _, too_long = _search(
         source, target, amount_msat, graph, own_spendable, fail_amt, fail_age_s, cost_model, mu,
         apriori, half_life_s, attempt_cost_msat, attempt_cost_ppm, UNLIMITED, max_hops, UNLIMITED,
-        final_cltv, scratch, route_dir, route_amt, route_cltv)
+        final_cltv, scratch, route_dir, route_amt, route_cltv, reuse, kept_ints, kept_floats,
+        out_ints, out_floats)
     if n_hops == 0:
         # only the hop limit can still cut this search: then routes were too long to be used
         return 0, ROUTE_CLTV if too_long else ROUTE_NONE
@@ -230,9 +253,26 @@ def _lower_bound(v, bound, bound_mark, radius):
 
 
 @njit
+def _keep_potential(bound, bound_mark, bound_touched, n_bound_touched, radius, out_ints, out_floats):
+    """Write the forward search's settled nodes and radius into ``out_*`` (count -1 if too many)."""
+    n = 0
+    for i in range(n_bound_touched):
+        v = bound_touched[i]
+        if bound_mark[v] == 2:
+            if POT_FIRST + n == out_ints.shape[0]:
+                return
+            out_ints[POT_FIRST + n] = v
+            out_floats[POT_FIRST + n] = bound[v]
+            n += 1
+    out_ints[POT_COUNT] = n
+    out_floats[POT_RADIUS] = radius
+
+
+@njit
 def _search(source, target, amount_msat, graph, own_spendable, fail_amt, fail_age_s, cost_model,
             mu, apriori, half_life_s, attempt_cost_msat, attempt_cost_ppm, fee_budget_msat,
-            max_hops, max_cltv, final_cltv, scratch, route_dir, route_amt, route_cltv):
+            max_hops, max_cltv, final_cltv, scratch, route_dir, route_amt, route_cltv, reuse,
+            kept_ints, kept_floats, out_ints, out_floats):
     """One backwards A* search; returns (n_hops or 0, pruned by the budget, pruned by CLTV/hops)."""
     (in_ptr, in_dir, in_src, in_capacity_msat, in_fee_base_msat, in_fee_rate_ppm, in_cltv_delta,
      in_htlc_min_msat, in_htlc_max_msat, dir_dst) = graph[:10]
@@ -241,13 +281,25 @@ def _search(source, target, amount_msat, graph, own_spendable, fail_amt, fail_ag
     n_touched = 0
     attempt_cost = attempt_cost_msat + (amount_msat * attempt_cost_ppm) / 1e6
 
-    # the forward search starts at the sender; until it settles a node, its radius bounds them all
-    bound[source] = 0.0
-    bound_mark[source] = 1
-    bound_touched[0] = source
-    n_bound_touched = np.int64(1)  # not a literal: see UNLIMITED
-    bound_size = heap_push(bound_keys, bound_ties, bound_vals, EMPTY, 0.0, source, source)
-    radius = 0.0
+    out_ints[POT_COUNT] = -1
+    if reuse:
+        # a kept potential: its nodes' bounds, and its radius for every other node; no forward search
+        n_bound_touched = kept_ints[POT_COUNT]
+        for i in range(n_bound_touched):
+            v = kept_ints[POT_FIRST + i]
+            bound[v] = kept_floats[POT_FIRST + i]
+            bound_mark[v] = 2
+            bound_touched[i] = v
+        bound_size = EMPTY
+        radius = kept_floats[POT_RADIUS]
+    else:
+        # the forward search starts at the sender; until it settles a node, its radius bounds them all
+        bound[source] = 0.0
+        bound_mark[source] = 1
+        bound_touched[0] = source
+        n_bound_touched = np.int64(1)  # not a literal: see UNLIMITED
+        bound_size = heap_push(bound_keys, bound_ties, bound_vals, EMPTY, 0.0, source, source)
+        radius = 0.0
     bound_scans = 0
     scans = 0
     lnd_hop_cost = lnd_hop_floor(attempt_cost, apriori) if cost_model == COST_LND else 0.0
@@ -363,6 +415,10 @@ def _search(source, target, amount_msat, graph, own_spendable, fail_amt, fail_ag
 
     n_hops = 0
     if found:
+        out_floats[POT_COST] = dist[source]
+        if not reuse:
+            _keep_potential(bound, bound_mark, bound_touched, n_bound_touched, radius, out_ints,
+                            out_floats)
         node = source
         while node != target:
             e = next_dir[node]

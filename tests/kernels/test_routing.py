@@ -11,6 +11,7 @@ from fastsim.kernels.routing import (
     COST_LND,
     COST_PROBABILITY,
     NO_FAILURE,
+    POT_COUNT,
     ROUTE_CLTV,
     ROUTE_FEE_BUDGET,
     ROUTE_NONE,
@@ -18,6 +19,7 @@ from fastsim.kernels.routing import (
     _bound_step,
     find_route,
     lnd_hop_floor,
+    make_potential,
     make_scratch,
 )
 from fastsim.network import Network
@@ -58,10 +60,12 @@ def route(net, source, target, amount, *, cost=COST_FEE, own=None, fail=None, bu
     rd = np.zeros(max_hops + 1, np.int64)
     ra = np.zeros(max_hops + 1, np.int64)
     rc = np.zeros(max_hops + 1, np.int64)
+    pot_ints, pot_floats = make_potential()
     n_hops, status = find_route(source, target, amount, graph_arrays(net), own_spendable,
                                 fail_amt, fail_age, cost, mu, 0.6, 3600.0, 100_000.0, 1000.0,
                                 budget, max_hops, max_cltv, final_cltv,
-                                make_scratch(net.n_nodes, m2), rd, ra, rc)
+                                make_scratch(net.n_nodes, m2), rd, ra, rc, False, pot_ints[0],
+                                pot_floats[0], pot_ints[0], pot_floats[0])
     return status, rd[:n_hops].tolist(), ra[:n_hops].tolist(), rc[:n_hops].tolist()
 
 
@@ -221,3 +225,44 @@ def test_goal_directed_search_matches_plain_dijkstra(case, model, age, max_hops)
                                          n_touched)
     for node, cost_to_node in expected[1].items():
         assert bound_mark[node] == 2 and bound[node] <= cost_to_node * (1 + 1e-12) + 1e-9
+
+
+@settings(max_examples=150, deadline=None)
+@given(random_graphs(max_nodes=16, max_channels=40), st.sampled_from([COST_FEE, COST_PROBABILITY]),
+       st.data())
+def test_a_kept_potential_still_finds_the_cheapest_route_after_a_failure(case, model, data):
+    """A retry that reuses its first search's forward potential, with the failure of a hop of the
+    first route learned since, finds a route as cheap as the plain backwards Dijkstra does."""
+    net, fail, amount, budget, max_cltv = case
+    graph, m2 = graph_arrays(net), net.n_directions
+    own = np.where(net.dir_src == 0, BIG, -1)
+    fail_amt = np.full(m2, NO_FAILURE, np.int64)
+    for e, a in fail.items():
+        fail_amt[e] = a
+    fail_age = np.full(m2, 1.0)
+    scratch = make_scratch(net.n_nodes, m2)
+    (kept_ints, kept_floats), (out_ints, out_floats) = make_potential(), make_potential()
+    rd, ra, rc = (np.zeros(21, np.int64) for _ in range(3))
+
+    def search(reuse, into):
+        return find_route(0, 1, amount, graph, own, fail_amt, fail_age, model, 1.0, 0.6, 3600.0,
+                          100_000.0, 1000.0, budget, 20, max_cltv, 18, scratch, rd, ra, rc, reuse,
+                          kept_ints[0], kept_floats[0], into[0][0], into[1][0])
+
+    n_hops, status = search(False, (kept_ints, kept_floats))
+    if status != ROUTE_OK or n_hops < 2 or kept_ints[0, POT_COUNT] < 0:
+        return
+    hop = data.draw(st.integers(1, n_hops - 1))  # a remote hop fails at the amount it carried
+    fail_amt[rd[hop]] = min(fail_amt[rd[hop]], ra[hop])
+    n_hops, status = search(True, (out_ints, out_floats))
+    assert out_ints[0, POT_COUNT] == -1  # a search that reused a potential keeps none
+    expected = dijkstra_route_cost(
+        0, 1, amount, net, own, fail_amt, fail_age, model=MODEL_NAMES[model],
+        attempt_cost=attempt_cost(amount), fee_budget=budget, max_hops=20, max_cltv=max_cltv,
+        final_cltv=18)
+    if expected is None:
+        assert status != ROUTE_OK
+        return
+    assert status == ROUTE_OK
+    assert np.isclose(label_cost(net, rd[:n_hops].tolist(), amount, model, fail_amt, 1.0),
+                      expected[0], rtol=1e-9, atol=1e-6)
