@@ -123,12 +123,21 @@ def checkout(rev: str, into: Path) -> Path:
     return into
 
 
-def _env(code_root: Path | None) -> dict:
-    """The environment that makes a child Python import fastsim from ``code_root`` (None: ours)."""
+def _child(code_root: Path | None) -> dict:
+    """Keyword arguments of ``subprocess.run`` for a child Python that imports fastsim from
+    ``code_root`` (None: ours). It runs in that folder: ``python -c`` and ``-m`` put their working
+    directory ahead of PYTHONPATH, and the repo's own fastsim would shadow the baseline's."""
     env = dict(os.environ)
-    if code_root is not None:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code_root), env.get("PYTHONPATH")]))
-    return env
+    if code_root is None:
+        return {"env": env, "cwd": REPO}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code_root), env.get("PYTHONPATH")]))
+    return {"env": env, "cwd": code_root}
+
+
+def _check_imported(path: str, code_root: Path | None) -> None:
+    expected = (code_root or REPO).resolve() / "fastsim"
+    if Path(path).resolve().parent != expected:
+        raise SystemExit(f"a benchmark child imported {path}, not the fastsim of {expected}")
 
 
 def _interleaved(measure, repeats: int, baseline: Path | None) -> tuple[list, list]:
@@ -145,6 +154,7 @@ def bench_run(*, payments: int, repeats: int, overrides: dict, baseline: Path | 
     """(c, d) end-to-end payments/s of a run on the 2026 snapshot, peak RSS, bytes per HTLC row."""
     code = f"""
 import json, sys, time
+import fastsim
 from fastsim.config import load_config
 
 
@@ -168,15 +178,18 @@ result, info = run_scenario(cfg, network=net, check_invariants=True)
 wall = time.perf_counter() - t0
 row_bytes = sum(np.dtype(d).itemsize for d in HTLC_DTYPES)
 counts = {{k: v for k, v in result.timings.items() if k not in ("setup_s", "collect_s")}}
-print(json.dumps({{"wall_s": wall, **counts, "htlc_rows": result.htlcs.height,
+print(json.dumps({{"fastsim": fastsim.__file__, "wall_s": wall, **counts,
+    "htlc_rows": result.htlcs.height,
     "success_rate": result.summary["success_rate"][0], "bytes_per_htlc_row": row_bytes,
     "peak_rss_mib": peak_rss_mib()}}))
 """
 
     def measure(code_root):
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              check=True, env=_env(code_root))
-        return json.loads(proc.stdout.strip().splitlines()[-1])
+                              check=True, **_child(code_root))
+        record = json.loads(proc.stdout.strip().splitlines()[-1])
+        _check_imported(record["fastsim"], code_root)
+        return record
 
     def summary(runs):
         sim = statistics.median(r["simulate_s"] for r in runs)
@@ -214,16 +227,20 @@ def bench_startup(*, repeats: int, baseline: Path | None = None) -> dict:
     """(e) cold (empty Numba cache) and warm start-up of a tiny `fastsim run`."""
     args = [sys.executable, "-m", "fastsim", "run", "--synthetic", "100", "--payments", "10", "--quiet"]
 
-    def timed(env) -> float:
+    def timed(child) -> float:
         with tempfile.TemporaryDirectory() as out:
             t0 = time.perf_counter()
-            subprocess.run(args + ["--out", out], check=True, capture_output=True, env=env)
+            subprocess.run(args + ["--out", out], check=True, capture_output=True, **child)
             return time.perf_counter() - t0
 
     def measure(code_root):
+        child = _child(code_root)
+        probe = subprocess.run([sys.executable, "-c", "import fastsim; print(fastsim.__file__)"],
+                               check=True, capture_output=True, text=True, **child)
+        _check_imported(probe.stdout.strip(), code_root)
         with tempfile.TemporaryDirectory() as cache:
-            env = {**_env(code_root), "NUMBA_CACHE_DIR": cache}
-            return {"cold_s": timed(env), "warm_s": timed(env)}
+            child["env"]["NUMBA_CACHE_DIR"] = cache
+            return {"cold_s": timed(child), "warm_s": timed(child)}
 
     # each repeat starts from an empty cache: one cold start, then one warm
     ours, theirs = _interleaved(measure, repeats, baseline)

@@ -11,7 +11,9 @@ risk only grow with the amount a hop carries). Nodes the forward search has sett
 exact bound, every other node the forward search's radius. The two searches alternate by
 directions scanned, so both balls stay small; the bounds are consistent, so the route is the one
 the plain backwards Dijkstra finds (up to ties and rounding). The forward search uses the same
-knowledge as the backward one: gossip, the sender's own balances and its failure records.
+knowledge as the backward one: gossip, the sender's own balances and its failure records. A
+retry may instead reuse the forward potential its payment's earlier search kept (``reuse``), when
+the caller knows no cost it priced has fallen since.
 
 Tuples of arrays are passed in the orders of ``GRAPH_FIELDS`` and ``SCRATCH_FIELDS``.
 """
