@@ -225,8 +225,10 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
         "free_slots": np.arange(slots, dtype=np.int64), "pending_slots": np.zeros(slots, np.int64),
     }, ev.RETRY_FIELDS)
     counters[ev.C_FREE_SLOTS] = slots
-    potentials = (np.full(n, -1, np.int64), np.zeros(n), *make_potential(n), *make_potential(1),
-                  *make_potential(slots), *make_potential(len(prefetch[1])))
+    potentials = {"pot_payment": np.full(n, -1, np.int64)}
+    for prefix, rows in (("pot", n), ("live_pot", 1), ("slot_pot", slots), ("pre_pot", len(prefetch[1]))):
+        potentials[f"{prefix}_ints"], potentials[f"{prefix}_floats"] = make_potential(rows)
+    potentials = _ordered(potentials, ev.POTENTIAL_FIELDS)
     t_setup = time.perf_counter()
 
     while True:

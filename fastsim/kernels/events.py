@@ -35,6 +35,8 @@ from fastsim.kernels.routing import (
     COST_LND,
     NO_FAILURE,
     POT_COUNT,
+    POT_FIRST,
+    POT_TIME,
     POT_USABLE,
     ROUTE_CLTV,
     ROUTE_FEE_BUDGET,
@@ -103,12 +105,11 @@ RETRY_FIELDS = ("retry_slot", "slot_attempt", "slot_time", "slot_delivered", "sl
 UNCOMPUTED = -1
 REUSED = -2
 # Forward potentials (see routing.make_potential) that a sender's retry may reuse: per sender the
-# last one kept at an attempt's start, its payment and time; the one of a live search; and those
-# of retries and first routes computed ahead, per slot and per window entry. After a search, an
-# uncounted potential (count -1) whose usable field is REUSED marks a search that reused one.
-POTENTIAL_FIELDS = ("pot_payment", "pot_time", "pot_ints", "pot_floats", "live_pot_ints",
-                    "live_pot_floats", "slot_pot_ints", "slot_pot_floats", "pre_pot_ints",
-                    "pre_pot_floats")
+# last one kept at an attempt's start and its payment; the one of a live search; and those of
+# retries and first routes computed ahead, per slot and per window entry. A count of REUSED marks
+# the potential of a search that reused the sender's.
+POTENTIAL_FIELDS = ("pot_payment", "pot_ints", "pot_floats", "live_pot_ints", "live_pot_floats",
+                    "slot_pot_ints", "slot_pot_floats", "pre_pot_ints", "pre_pot_floats")
 NO_DIRECTION = np.int64(-1)
 NO_MSAT = np.int64(0)
 FIRST_PART = np.int64(0)
@@ -418,6 +419,8 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
      att_fail_reason) = attempts
     route_dir, route_amt, route_cltv = routes
     window, pre_version, pre_status, pre_n_hops, pre_dir, pre_amt, pre_cltv, pre_usable = prefetch
+    (pot_payment, pot_ints, pot_floats, live_ints, live_floats, slot_ints, slot_floats, pre_ints,
+     pre_floats) = potentials
     s = src[p]
     slot = _take_slot(p, s, t, node_version, retry, counters)
     if attempts_made[p] >= params[P_MAX_ATTEMPTS]:
@@ -435,7 +438,7 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
         status = slot_status[slot]
         counters[C_SPECULATED_USED] += 1
         _copy_route(slot_direction[slot], slot_amount[slot], slot_cltv[slot], n_hops, routes, start)
-        kept_ints, kept_floats = potentials[6][slot], potentials[7][slot]
+        found_ints, found_floats = slot_ints[slot], slot_floats[slot]
     elif (attempts_made[p] == 0 and 0 <= j < window[1] - window[0]
             and (pre_version[j] == node_version[s] or pre_version[j] == PINNED
                  or _still_valid(p, s, j, topology, chan, pays, know, params, prefetch, counters,
@@ -444,15 +447,15 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
         status = pre_status[j]
         counters[C_PREFETCH_USED] += 1
         _copy_route(pre_dir[j], pre_amt[j], pre_cltv[j], n_hops, routes, start)
-        kept_ints, kept_floats = potentials[8][j], potentials[9][j]
+        found_ints, found_floats = pre_ints[j], pre_floats[j]
     else:
         counters[C_SEARCHES] += 1
-        kept_ints, kept_floats = potentials[4][0], potentials[5][0]
+        found_ints, found_floats = live_ints[0], live_floats[0]
         n_hops, status = _sender_route(
             s, p, t, graph, topology, chan, pays, know, params, scratch, own_spendable, fail_amt,
             fail_age, touched_dirs, NO_DIRECTION, NO_MSAT, NO_DIRECTION, NO_MSAT, np.True_,
-            route_dir[start:], route_amt[start:], route_cltv[start:], potentials, kept_ints,
-            kept_floats)
+            route_dir[start:], route_amt[start:], route_cltv[start:], potentials, found_ints,
+            found_floats)
     if status != ROUTE_OK:
         reason = last_reason[p]
         if reason == REASON_NONE:
@@ -476,16 +479,14 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
     att_fail_amt[a] = 0
     att_fail_reason[a] = REASON_NONE
     attempts_made[p] += 1
-    if kept_ints[POT_COUNT] < 0 and kept_ints[POT_USABLE] == REUSED:
+    if found_ints[POT_COUNT] == REUSED:
         counters[C_REUSED] += 1
-    elif kept_ints[POT_COUNT] >= 0:
+    elif found_ints[POT_COUNT] >= 0:
         # the search that found this route searched forward: its potential is the sender's now
-        pot_payment, pot_time, pot_ints, pot_floats = potentials[:4]
         pot_payment[s] = p
-        pot_time[s] = t
-        for i in range(kept_ints.shape[0]):
-            pot_ints[s, i] = kept_ints[i]
-            pot_floats[s, i] = kept_floats[i]
+        for i in range(POT_FIRST + found_ints[POT_COUNT]):
+            pot_ints[s, i] = found_ints[i]
+            pot_floats[s, i] = found_floats[i]
     e0 = route_dir[start]
     reason = _check_add(chan, topology, e0, route_amt[start], params[P_MAX_HTLCS])
     if reason != REASON_NONE:  # cannot happen: the route used the sender's own spendable balance
@@ -530,17 +531,17 @@ def _sender_route(s, p, t, graph, topology, chan, pays, know, params, scratch, o
         fail_age[learned_dir] = 0.0
     amount = pays[2][p]
     reuse = _potential_holds(s, p, t, topology, own, know, params, potentials, amount)
+    pot_ints, pot_floats = potentials[1], potentials[2]
     n_hops, status = _route(s, p, graph, pays, params, scratch, own, fail_amt, fail_age, route_dir,
-                            route_amt, route_cltv, reuse, potentials[2][s], potentials[3][s],
-                            out_ints, out_floats)
+                            route_amt, route_cltv, reuse, pot_ints[s], pot_floats[s], out_ints,
+                            out_floats)
     if reuse:
-        out_ints[POT_USABLE] = REUSED
+        out_ints[POT_COUNT] = REUSED
     elif out_ints[POT_COUNT] >= 0:
         out_ints[POT_USABLE] = _usable_mask(s, topology, own, amount, amount)
+        out_floats[POT_TIME] = t
         if out_ints[POT_USABLE] < 0:
             out_ints[POT_COUNT] = -1
-    else:
-        out_ints[POT_USABLE] = 0
     _forget(fail_amt, fail_age, touched, n_known)
     _fill_own(s, topology, chan, max_htlcs, own, np.False_)
     return n_hops, status
@@ -563,6 +564,7 @@ def compute_ahead(graph, topology, chan, node_version, pays, attempts, routes, k
      slot_direction, slot_amount, slot_cltv, free_slots, pending) = retry
     (att_payment, att_number, att_route_start, att_n_hops, att_t_start, att_fail_dir, att_fail_amt,
      att_fail_reason) = attempts
+    slot_ints, slot_floats, pre_ints, pre_floats = potentials[5:]
     route_dir, route_amt = routes[0], routes[1]
     src = pays[0]
     t_arrival = pays[3]
@@ -592,13 +594,13 @@ def compute_ahead(graph, topology, chan, node_version, pays, attempts, routes, k
                     learned_msat = att_fail_amt[a] if att_fail_reason[a] == REASON_LIQUIDITY else 0
                     ahead = 2
                 out = (slot_direction[slot], slot_amount[slot], slot_cltv[slot])
-                out_pot = (potentials[6][slot], potentials[7][slot])
+                out_pot = (slot_ints[slot], slot_floats[slot])
             else:
                 j = i - n_retries
                 p = window[0] + j
                 t = t_arrival[p]
                 out = (pre_dir[j], pre_amt[j], pre_cltv[j])
-                out_pot = (potentials[8][j], potentials[9][j])
+                out_pot = (pre_ints[j], pre_floats[j])
             s = src[p]
             version = node_version[s] + ahead
             n_hops, status = _sender_route(
@@ -802,7 +804,7 @@ def _potential_holds(s, p, t, topology, own, know, params, potentials, amount_ms
     costs fall when one of the sender's own directions can newly carry the amount, when a record
     of another payment counted then has aged out since (fee and probability models), or as any
     record ages (lnd's model, where it is never reused)."""
-    pot_payment, pot_time, pot_ints = potentials[0], potentials[1], potentials[2]
+    pot_payment, pot_ints, pot_floats = potentials[:3]
     if (params[P_REUSE] == 0.0 or pot_payment[s] != p or pot_ints[s, POT_COUNT] < 0
             or int(params[P_COST]) == COST_LND):
         return False
@@ -811,7 +813,7 @@ def _potential_holds(s, p, t, topology, own, know, params, potentials, amount_ms
         return False
     if params[P_REMEMBER] != 0.0:
         half_life = params[P_HALF_LIFE]
-        then = pot_time[s]
+        then = pot_floats[s, POT_TIME]
         if t - then >= (_FORGET_AFTER_HALF_LIVES - 1.0) * half_life:
             return False  # a record counted then may have been pruned since, unseen below
         know_head, know_time, know_payment, know_next = know[0], know[3], know[4], know[5]

@@ -52,10 +52,11 @@ LND_MIN_HOP_PROBABILITY = 0.01  # hops below this are skipped, as lnd's minimum 
 
 # A search's forward potential, kept so that the sender's next search for the same payment can
 # reuse it instead of searching forward again: an int row (POT_COUNT of nodes, the sender's
-# POT_USABLE own directions, then the nodes) and a float row (POT_RADIUS, POT_COST of the route
-# found, then the nodes' bounds). A count of -1 means no potential.
+# POT_USABLE own directions, then the nodes) and a float row (POT_RADIUS, POT_TIME of the search,
+# then the nodes' bounds); the search writes count, nodes, bounds and radius, its caller the rest.
+# A count of -1 means no potential.
 POTENTIAL_NODES = 128  # the forward search settles 7 nodes on average on the 2026 graph, rarely more
-POT_COUNT, POT_USABLE, POT_RADIUS, POT_COST, POT_FIRST = 0, 1, 0, 1, 2
+POT_COUNT, POT_USABLE, POT_RADIUS, POT_TIME, POT_FIRST = 0, 1, 0, 1, 2
 
 
 def make_potential(rows: int = 1):
@@ -110,8 +111,7 @@ def find_route(source, target, amount_msat, graph, own_spendable, fail_amt, fail
     With ``reuse``, the forward potential in ``kept_*`` stands in for the forward search: the
     caller vouches that no cost it priced has fallen since (it is then a consistent lower bound,
     and the route the same up to ties). A route found otherwise leaves its search's potential in
-    ``out_*`` (count -1 if it settled more than POTENTIAL_NODES); ``out_floats[POT_COST]`` is the
-    found route's cost either way.
+    ``out_*`` (count -1 if it settled more than POTENTIAL_NODES).
 
     ``own_spendable[e]`` is the sender's spendable amount on its own direction e (-1 elsewhere or
     when e has no free HTLC slot). Remote direction e is excluded for amounts >= ``fail_amt[e]``
@@ -417,7 +417,6 @@ def _search(source, target, amount_msat, graph, own_spendable, fail_amt, fail_ag
 
     n_hops = 0
     if found:
-        out_floats[POT_COST] = dist[source]
         if not reuse:
             _keep_potential(bound, bound_mark, bound_touched, n_bound_touched, radius, out_ints,
                             out_floats)
