@@ -5,7 +5,9 @@
 
 Measures (issue 7): routes/s of the routing kernel on the 2026 snapshot; events/s of the event
 engine alone (first routes of a run replayed without searching); end-to-end payments/s of a
-100,000-payment run on it; peak RSS and bytes per HTLC row; cold and warm start-up of `fastsim run`.
+100,000-payment run on it; peak RSS and bytes per HTLC row; cold and warm start-up of `fastsim run`;
+and, until `fastsim sweep` exists, the ceiling of its scaling: the same independent runs done by one
+worker process in turn and by two at once.
 The real snapshot is read from ../shared/data beside the repo.
 
 ``--against REV`` also runs the end-to-end run and the start-up of the code at that git revision,
@@ -16,6 +18,7 @@ speed (shared machines drift by tens of percent within the hour).
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import io
 import json
 import os
@@ -255,6 +258,41 @@ def bench_startup(*, repeats: int, baseline: Path | None = None) -> dict:
     return out
 
 
+def bench_parallel(*, runs: int, payments: int, repeats: int) -> dict:
+    """(f) until there is a sweep: ``runs`` independent `fastsim run`s (seeds 1..runs, 2026 snapshot)
+    by 1 and by 2 worker processes, each with one Numba thread, as a sweep's workers would have;
+    beside them one run with 1 and with 2 threads, to show what a run's own threads give."""
+    def fastsim_run(seed: int, threads: int) -> None:
+        child = _child(None)
+        child["env"]["NUMBA_NUM_THREADS"] = str(threads)
+        with tempfile.TemporaryDirectory() as out:
+            subprocess.run([sys.executable, "-m", "fastsim", "run", "--graph", str(SNAPSHOT),
+                            "--payments", str(payments), "--seed", str(seed), "--out", out,
+                            "--quiet"], check=True, capture_output=True, **child)
+
+    def wall(workers: int, threads: int, seeds) -> float:
+        t0 = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            list(pool.map(lambda seed: fastsim_run(seed, threads), seeds))
+        return time.perf_counter() - t0
+
+    fastsim_run(1, 1)  # compile or load the kernels outside the timing
+    walls: dict[str, list[float]] = {"workers_1": [], "workers_2": [], "threads_1": [],
+                                     "threads_2": []}
+    seeds = range(1, runs + 1)
+    for _ in range(repeats):
+        for workers in (1, 2):
+            walls[f"workers_{workers}"].append(wall(workers, 1, seeds))
+        for threads in (1, 2):
+            walls[f"threads_{threads}"].append(wall(1, threads, [1]))
+    median = {name: statistics.median(values) for name, values in walls.items()}
+    return {"runs": runs, "payments_per_run": payments,
+            "runs_per_s_median": {f"workers_{w}": runs / median[f"workers_{w}"] for w in (1, 2)},
+            "speedup_2_workers": median["workers_1"] / median["workers_2"],
+            "speedup_2_threads_one_run": median["threads_1"] / median["threads_2"],
+            "wall_s": walls}
+
+
 def _overrides(parser: argparse.ArgumentParser, items: list[str]) -> dict:
     """``--set`` items as config overrides, checked before anything runs."""
     from fastsim.config import load_config
@@ -274,7 +312,7 @@ def _overrides(parser: argparse.ArgumentParser, items: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer routes, payments and repeats")
-    parser.add_argument("--only", default="routes,events,run,startup")
+    parser.add_argument("--only", default="routes,events,run,startup,parallel")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override for the end-to-end run, e.g. sender.cost_model=lnd")
@@ -314,6 +352,10 @@ def main() -> None:
     if "startup" in only:
         report["startup"] = bench_startup(repeats=repeats, baseline=baseline)
         print(json.dumps({"startup": report["startup"]}, indent=1), flush=True)
+    if "parallel" in only:
+        report["parallel"] = bench_parallel(runs=4, payments=5_000 if args.quick else 30_000,
+                                            repeats=repeats)
+        print(json.dumps({"parallel": report["parallel"]}, indent=1), flush=True)
     report["peak_rss_mib_harness"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out = args.out or REPO / "benchmarks" / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -361,3 +361,27 @@ def test_routes_computed_ahead_change_nothing_on_the_2026_snapshot(data_dir, cos
     assert ahead.timings["speculated_retries"] > 100
     assert ahead.timings["speculated_retries_used"] > 0.5 * ahead.timings["speculated_retries"]
     assert ahead.timings["route_searches"] < 0.2 * live.timings["route_searches"]
+
+
+def test_results_do_not_depend_on_the_number_of_threads(data_dir):
+    """A sweep's workers run with one Numba thread each; a run on all cores must give the same."""
+    import numba
+
+    from fastsim.importers import load_network
+    from fastsim.scenario import prepare
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("Numba has a single thread here")
+    config = load_config(None, overrides={"workload.n_payments": 1500, "workload.rate_per_s": 100.0})
+    scenario = prepare(config, network=load_network(data_dir / "ln-2026-02-03.listchannels.json.gz"))
+    results = []
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        numba.set_num_threads(threads)
+        try:
+            results.append(simulate(scenario.network, scenario.workload, config,
+                                    balances=scenario.balances))
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    one, many = results
+    assert one.payments.equals(many.payments) and one.htlcs.equals(many.htlcs)
+    assert one.channels.equals(many.channels)
