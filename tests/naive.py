@@ -171,3 +171,20 @@ def naive_funds_array(table: AssociationTable, n_htlcs: int) -> np.ndarray:
     for h, (kind, ref) in table.funds.items():
         out[h] = ref if kind == "htlc" else -2 - ref
     return out
+
+
+def known_failures(records, sender, payment, now, *, half_life, remember, lnd, forget_after,
+                   n_directions):
+    """What a sender's search reads of its failure records ``(sender, payment, direction,
+    amount, time)``: its payment's own always, others' while they count; the lowest failed amount
+    and the youngest age per direction."""
+    fail_amt = np.full(n_directions, NO_FAILURE, np.int64)
+    fail_age = np.full(n_directions, np.inf)
+    for s, q, e, amount, time in records:
+        age = max(now - time, 0.0)
+        counts = q == payment or (remember and (age <= forget_after * half_life if lnd
+                                                else age < half_life))
+        if s == sender and counts:
+            fail_amt[e] = min(fail_amt[e], amount)
+            fail_age[e] = min(fail_age[e], age)
+    return fail_amt, fail_age

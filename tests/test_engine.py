@@ -363,7 +363,7 @@ def test_routes_computed_ahead_change_nothing_on_the_2026_snapshot(data_dir, cos
     assert ahead.timings["route_searches"] < 0.2 * live.timings["route_searches"]
 
 
-def test_results_do_not_depend_on_the_number_of_threads(data_dir):
+def test_results_do_not_depend_on_the_number_of_threads_on_the_2026_snapshot(data_dir):
     """A sweep's workers run with one Numba thread each; a run on all cores must give the same."""
     import numba
 

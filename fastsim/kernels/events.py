@@ -263,45 +263,39 @@ def _channel_ok(chan, dir_capacity, direction):
 
 
 @njit
-def _load_knowledge(sender, payment, now_s, params, know, pay_status, fail_amt, fail_age,
-                    touched_dirs, prune):
-    """Materialize what ``sender`` learned from failures into per-direction scratch arrays.
+def _load_knowledge(sender, payment, now_s, params, know, t_arrival, fail_amt, fail_age,
+                    touched_dirs):
+    """Materialize what ``sender`` learned from failures into per-direction scratch arrays; returns
+    how many directions were touched.
 
-    With ``prune``, records that can no longer matter to anyone are unlinked on the way (they are
-    skipped either way). Returns how many directions were touched.
+    A payment reads its own records whatever their age; another payment's record counts while it
+    is younger than a half-life (fee and probability models) or _FORGET_AFTER_HALF_LIVES of them
+    (lnd's, whose penalties fade). A sender's records are linked newest first, so the walk ends at
+    the first one too old to count that is also older than the payment: so are all after it.
     """
     know_head, know_direction, know_amount, know_time, know_payment, know_next = know
     half_life = params[P_HALF_LIFE]
     remember = params[P_REMEMBER] != 0.0
     lnd = int(params[P_COST]) == COST_LND
     n = 0
-    prev = -1
     r = know_head[sender]
     while r != -1:
-        nxt = know_next[r]
         age = max(now_s - know_time[r], 0.0)
-        own = know_payment[r] == payment
-        if not own and (not remember or age > _FORGET_AFTER_HALF_LIVES * half_life):
-            # its own payment still reads it while that payment is pending
-            if prune and pay_status[know_payment[r]] != PENDING:
-                if prev == -1:
-                    know_head[sender] = nxt
-                else:
-                    know_next[prev] = nxt
-            else:
-                prev = r
-            r = nxt
+        if know_payment[r] != payment and (
+                not remember or (age > _FORGET_AFTER_HALF_LIVES * half_life if lnd
+                                 else age >= half_life)):
+            if know_time[r] < t_arrival[payment]:
+                break
+            r = know_next[r]
             continue
-        if own or lnd or age < half_life:
-            e = know_direction[r]
-            if fail_amt[e] == NO_FAILURE:
-                touched_dirs[n] = e
-                n += 1
-                fail_age[e] = age
-            fail_amt[e] = min(fail_amt[e], know_amount[r])
-            fail_age[e] = min(fail_age[e], age)
-        prev = r
-        r = nxt
+        e = know_direction[r]
+        if fail_amt[e] == NO_FAILURE:
+            touched_dirs[n] = e
+            n += 1
+            fail_age[e] = age
+        fail_amt[e] = min(fail_amt[e], know_amount[r])
+        fail_age[e] = min(fail_age[e], age)
+        r = know_next[r]
     return n
 
 
@@ -453,9 +447,8 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
         found_ints, found_floats = live_ints[0], live_floats[0]
         n_hops, status = _sender_route(
             s, p, t, graph, topology, chan, pays, know, params, scratch, own_spendable, fail_amt,
-            fail_age, touched_dirs, NO_DIRECTION, NO_MSAT, NO_DIRECTION, NO_MSAT, np.True_,
-            route_dir[start:], route_amt[start:], route_cltv[start:], potentials, found_ints,
-            found_floats)
+            fail_age, touched_dirs, NO_DIRECTION, NO_MSAT, NO_DIRECTION, NO_MSAT, route_dir[start:],
+            route_amt[start:], route_cltv[start:], potentials, found_ints, found_floats)
     if status != ROUTE_OK:
         reason = last_reason[p]
         if reason == REASON_NONE:
@@ -504,12 +497,12 @@ def _start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, ro
 
 @njit
 def _sender_route(s, p, t, graph, topology, chan, pays, know, params, scratch, own, fail_amt,
-                  fail_age, touched, released_dir, released_msat, learned_dir, learned_msat, prune,
-                  route_dir, route_amt, route_cltv, potentials, out_ints, out_floats):
+                  fail_age, touched, released_dir, released_msat, learned_dir, learned_msat, route_dir,
+                  route_amt, route_cltv, potentials, out_ints, out_floats):
     """The route sender ``s`` picks for payment ``p`` at time ``t`` on its state now, with the HTLC
     of ``released_msat`` on its direction ``released_dir`` failed back and the failure
-    ``learned_dir`` (below ``learned_msat``) known, when those are >= 0. Without ``prune`` it reads
-    shared state only, so that blocks can run it in parallel.
+    ``learned_dir`` (below ``learned_msat``) known, when those are >= 0. It writes only to the
+    scratch and outputs it is given, so that blocks can run it in parallel.
 
     A retry reuses the forward potential its payment's earlier search left with the sender when
     no cost that search priced has fallen since (see _potential_holds); a search that searched
@@ -522,7 +515,7 @@ def _sender_route(s, p, t, graph, topology, chan, pays, know, params, scratch, o
             own[released_dir] = balance[released_dir] + released_msat - reserve[released_dir]
         else:
             own[released_dir] = -1
-    n_known = _load_knowledge(s, p, t, params, know, pays[4], fail_amt, fail_age, touched, prune)
+    n_known = _load_knowledge(s, p, t, params, know, pays[3], fail_amt, fail_age, touched)
     if learned_dir >= 0:  # as _load_knowledge reads the payment's own record of age 0
         if fail_amt[learned_dir] == NO_FAILURE:
             touched[n_known] = learned_dir
@@ -606,8 +599,8 @@ def compute_ahead(graph, topology, chan, node_version, pays, attempts, routes, k
             n_hops, status = _sender_route(
                 s, p, t, graph, topology, chan, pays, know, params, scratch, block_own[b],
                 block_fail_amt[b], block_fail_age[b], block_touched[b], released_dir, released_msat,
-                learned_dir, learned_msat, np.False_, out[0], out[1], out[2], potentials,
-                out_pot[0], out_pot[1])
+                learned_dir, learned_msat, out[0], out[1], out[2], potentials, out_pot[0],
+                out_pot[1])
             if i < n_retries:
                 slot_n_hops[slot], slot_status[slot], slot_version[slot] = n_hops, status, version
             else:
@@ -814,12 +807,10 @@ def _potential_holds(s, p, t, topology, own, know, params, potentials, amount_ms
     if params[P_REMEMBER] != 0.0:
         half_life = params[P_HALF_LIFE]
         then = pot_floats[s, POT_TIME]
-        if t - then >= (_FORGET_AFTER_HALF_LIVES - 1.0) * half_life:
-            return False  # a record counted then may have been pruned since, unseen below
         know_head, know_time, know_payment, know_next = know[0], know[3], know[4], know[5]
         r = know_head[s]
-        while r != -1:
-            if know_payment[r] != p and then - half_life < know_time[r] <= t - half_life:
+        while r != -1 and know_time[r] > then - half_life:  # newest first
+            if know_payment[r] != p and know_time[r] <= t - half_life:
                 return False
             r = know_next[r]
     return True
@@ -861,8 +852,8 @@ def _own_usable_mask(s, p, topology, chan, pays, params, own):
 @njit
 def _still_valid(p, s, j, topology, chan, pays, know, params, prefetch, counters, own):
     """Whether payment p's prefetched first route, whose sender's state has changed since, is
-    still the route a search would find now: the sender learned no failure since (a record
-    learned and already pruned was ignored by every search) and its own balances still allow the
+    still the route a search would find now: the sender learned no failure since (records are
+    only ever added, at the head of the sender's list) and its own balances still allow the
     same hops (see _usable_mask). Only successful searches are checked: a failed one also reads
     balances against amounts beyond the fee budget."""
     window, pre_usable = prefetch[0], prefetch[7]
