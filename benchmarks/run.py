@@ -36,6 +36,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 SNAPSHOT = REPO.parent / "shared" / "data" / "ln-2026-02-03.listchannels.json.gz"
+BENCHMARKS = ("routes", "events", "run", "startup", "parallel")
 
 
 def machine() -> dict:
@@ -312,7 +313,8 @@ def _overrides(parser: argparse.ArgumentParser, items: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer routes, payments and repeats")
-    parser.add_argument("--only", default="routes,events,run,startup,parallel")
+    parser.add_argument("--only", default=",".join(BENCHMARKS),
+                        help=f"comma-separated, of: {', '.join(BENCHMARKS)}")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override for the end-to-end run, e.g. sender.cost_model=lnd")
@@ -321,6 +323,9 @@ def main() -> None:
     args = parser.parse_args()
     overrides = _overrides(parser, args.set)
     only = set(args.only.split(","))
+    if only - set(BENCHMARKS):
+        parser.error(f"--only: unknown {', '.join(sorted(only - set(BENCHMARKS)))}; "
+                     f"expected some of {', '.join(BENCHMARKS)}")
     repeats = 1 if args.quick else 3
     if not SNAPSHOT.is_file():
         sys.exit(f"the 2026 snapshot is needed at {SNAPSHOT}")

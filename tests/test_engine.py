@@ -344,14 +344,20 @@ def test_every_hop_enforces_the_channel_policy_against_ground_truth():
     assert res.htlcs["state"].cast(pl.Utf8).to_list() == ["failed"]
 
 
-@pytest.mark.parametrize("cost_model", ["fee", "lnd", "probability"])
-def test_routes_computed_ahead_change_nothing_on_the_2026_snapshot(data_dir, cost_model):
+def snapshot_scenario(data_dir, **overrides):
+    """1,500 payments, 100 a second, on the 2026 snapshot: its config and prepared scenario."""
     from fastsim.importers import load_network
     from fastsim.scenario import prepare
 
     config = load_config(None, overrides={"workload.n_payments": 1500, "workload.rate_per_s": 100.0,
-                                          "sender.cost_model": cost_model})
-    scenario = prepare(config, network=load_network(data_dir / "ln-2026-02-03.listchannels.json.gz"))
+                                          **overrides})
+    return config, prepare(config,
+                           network=load_network(data_dir / "ln-2026-02-03.listchannels.json.gz"))
+
+
+@pytest.mark.parametrize("cost_model", ["fee", "lnd", "probability"])
+def test_routes_computed_ahead_change_nothing_on_the_2026_snapshot(data_dir, cost_model):
+    config, scenario = snapshot_scenario(data_dir, **{"sender.cost_model": cost_model})
     args = (scenario.network, scenario.workload, config)
     ahead = simulate(*args, balances=scenario.balances)
     live = simulate(*args, balances=scenario.balances, prefetch_routes=False)
@@ -367,13 +373,9 @@ def test_results_do_not_depend_on_the_number_of_threads_on_the_2026_snapshot(dat
     """A sweep's workers run with one Numba thread each; a run on all cores must give the same."""
     import numba
 
-    from fastsim.importers import load_network
-    from fastsim.scenario import prepare
-
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("Numba has a single thread here")
-    config = load_config(None, overrides={"workload.n_payments": 1500, "workload.rate_per_s": 100.0})
-    scenario = prepare(config, network=load_network(data_dir / "ln-2026-02-03.listchannels.json.gz"))
+    config, scenario = snapshot_scenario(data_dir)
     results = []
     for threads in (1, numba.config.NUMBA_NUM_THREADS):
         numba.set_num_threads(threads)

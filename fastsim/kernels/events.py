@@ -277,13 +277,13 @@ def _load_knowledge(sender, payment, now_s, params, know, t_arrival, fail_amt, f
     half_life = params[P_HALF_LIFE]
     remember = params[P_REMEMBER] != 0.0
     lnd = int(params[P_COST]) == COST_LND
+    forget_s = _FORGET_AFTER_HALF_LIVES * half_life
     n = 0
     r = know_head[sender]
     while r != -1:
         age = max(now_s - know_time[r], 0.0)
         if know_payment[r] != payment and (
-                not remember or (age > _FORGET_AFTER_HALF_LIVES * half_life if lnd
-                                 else age >= half_life)):
+                not remember or (age > forget_s if lnd else age >= half_life)):
             if know_time[r] < t_arrival[payment]:
                 break
             r = know_next[r]
