@@ -296,14 +296,11 @@ def bench_parallel(*, runs: int, payments: int, repeats: int) -> dict:
 
 def _overrides(parser: argparse.ArgumentParser, items: list[str]) -> dict:
     """``--set`` items as config overrides, checked before anything runs."""
-    from fastsim.config import load_config
+    from fastsim.config import load_config, parse_assignments
     from fastsim.errors import FastsimError
 
-    bad = [item for item in items if "=" not in item]
-    if bad:
-        parser.error(f"--set expects KEY=VALUE, got {bad[0]!r}")
-    overrides = dict(item.split("=", 1) for item in items)
     try:
+        overrides = parse_assignments(items)
         load_config(None, overrides=overrides)
     except FastsimError as err:
         parser.error(str(err))

@@ -174,14 +174,32 @@ def config_from_dict(data: dict, source: str | Path | None = None) -> Config:
     return Config(**top, **sections)
 
 
-OVERRIDE_SOURCE = "option"
+OVERRIDE_SOURCE = "--set"
+
+
+def parse_assignments(items: list[str], source: str = OVERRIDE_SOURCE) -> dict[str, Any]:
+    """``KEY=VALUE`` strings (dotted keys as in the TOML) as overrides. A value is read as a TOML
+    value (``5``, ``0.5``, ``true``, ``"x"``), or else taken as a bare string (``engine.mode=atomic``);
+    the config spec then checks its type."""
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise InputError(source, None, f"expected KEY=VALUE, got {item!r}")
+        try:
+            value = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()
+        out[name] = value
+    return out
 
 
 def _nest(overrides: dict, source) -> dict:
     nested: dict = {}
     for dotted, value in overrides.items():
         parts = dotted.split(".")
-        if len(parts) > 2:
+        if len(parts) > 2 or not all(parts):
             raise InputError(source, dotted, "expected 'key' or 'section.key'")
         if len(parts) == 1:
             nested[parts[0]] = value
@@ -200,8 +218,12 @@ def _merge(base: dict, extra: dict) -> dict:
     return out
 
 
-def load_config(path: str | Path | None = None, *, overrides: dict | None = None) -> Config:
-    """Read a scenario TOML (None: all defaults) and apply dotted-key overrides."""
+def load_config(path: str | Path | None = None, *, overrides: dict | None = None,
+                sources: dict[str, str] | None = None) -> Config:
+    """Read a scenario TOML (None: all defaults) and apply dotted-key overrides.
+
+    An error in an override names where it came from: ``sources`` maps its key to an option name
+    (``{"workload.n_payments": "--payments"}``); any other override is blamed on ``--set``."""
     data: dict = {}
     if path is not None:
         path = Path(path)
@@ -217,6 +239,12 @@ def load_config(path: str | Path | None = None, *, overrides: dict | None = None
     if not overrides:
         return config
     # the file is valid on its own, so what fails now comes from the overrides
+    for dotted, option in (sources or {}).items():
+        if dotted in overrides:
+            try:
+                config_from_dict(_nest({dotted: overrides[dotted]}, option), option)
+            except InputError as exc:
+                raise InputError(option, None, exc.problem) from None
     return config_from_dict(_merge(data, _nest(overrides, OVERRIDE_SOURCE)), OVERRIDE_SOURCE)
 
 
@@ -250,4 +278,4 @@ def documented_toml() -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Config", "config_from_dict", "documented_toml", "load_config"]
+__all__ = ["Config", "config_from_dict", "documented_toml", "load_config", "parse_assignments"]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from fastsim.config import Config, documented_toml, load_config
+from fastsim.config import Config, documented_toml, load_config, parse_assignments
 from fastsim.errors import InputError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -79,4 +79,31 @@ def test_override_errors_are_not_blamed_on_the_file(tmp_path):
     path = write(tmp_path, "[workload]\nn_payments = 7\n", "ok.toml")
     with pytest.raises(InputError) as err:
         load_config(path, overrides={"workload.n_payments": -1})
-    assert "ok.toml" not in str(err.value) and "option" in str(err.value)
+    assert "ok.toml" not in str(err.value) and str(err.value).startswith("--set")
+
+
+def test_assignments_are_typed_by_the_spec():
+    overrides = parse_assignments(["engine.mode=atomic", "seed=7", "sender.maxfeepercent=1",
+                                   "sender.remember_failures=false", 'name="x y"', "workload.rate_per_s = 2.5"])
+    cfg = load_config(None, overrides=overrides)
+    assert (cfg.engine.mode, cfg.seed, cfg.name, cfg.workload.rate_per_s) == ("atomic", 7, "x y", 2.5)
+    assert cfg.sender.maxfeepercent == 1.0 and cfg.sender.remember_failures is False
+
+
+@pytest.mark.parametrize("item, words", [
+    ("engine.mdoe=atomic", "'engine.mdoe': unknown key; did you mean 'mode'"),
+    ("workload.n_payments=many", "'workload.n_payments': expected int, got 'many'"),
+    ("seed", "expected KEY=VALUE, got 'seed'"),
+    ("a.b.c=1", "'a.b.c': expected 'key' or 'section.key'"),
+])
+def test_assignment_errors_name_set_and_the_key(item, words):
+    with pytest.raises(InputError) as err:
+        load_config(None, overrides=parse_assignments([item]))
+    assert str(err.value).startswith("--set") and words in str(err.value)
+
+
+def test_an_option_error_names_the_option_not_the_field():
+    with pytest.raises(InputError) as err:
+        load_config(None, overrides={"workload.n_payments": -5},
+                    sources={"workload.n_payments": "--payments"})
+    assert str(err.value) == "--payments: expected a value >= 1, got -5"

@@ -15,21 +15,30 @@ from rich.progress import (
 )
 
 from fastsim.cli._errors import user_errors
-from fastsim.config import load_config
+from fastsim.config import load_config, parse_assignments
+from fastsim.errors import InputError
 from fastsim.results import write_results
 from fastsim.scenario import run_scenario
 
 
 def run_command(
     config: Path = typer.Argument(None, help="Scenario TOML (see configs/default.toml); defaults apply "
-                                             "to every key it leaves out."),
+                                             "to every key it leaves out.", show_default="none"),
     graph: Path = typer.Option(None, "--graph", help="Network: a snapshot (CLN, lnd, CLoTH) or a "
-                                                     "network Parquet file."),
-    synthetic: int = typer.Option(None, "--synthetic", help="Use a synthetic LN-like graph of N nodes."),
-    payments: int = typer.Option(None, "--payments", help="Number of payments to generate."),
-    seed: int = typer.Option(None, "--seed", help="Scenario seed."),
-    mode: str = typer.Option(None, "--mode", help="Engine mode: event (reference) or atomic (fast)."),
-    out: Path = typer.Option(None, "--out", help="Output folder [default: out/<scenario name>]."),
+                                                     "network Parquet file.",
+                               show_default="network.source, synthetic"),
+    synthetic: int = typer.Option(None, "--synthetic", help="Use a synthetic LN-like graph of N nodes.",
+                                  show_default="network.synthetic_nodes, 2000"),
+    payments: int = typer.Option(None, "--payments", help="Number of payments to generate.",
+                                 show_default="workload.n_payments, 10000"),
+    seed: int = typer.Option(None, "--seed", help="Scenario seed.", show_default="seed, 1"),
+    mode: str = typer.Option(None, "--mode", help="Engine mode: event (reference) or atomic (fast).",
+                             show_default="engine.mode, event"),
+    assignments: list[str] = typer.Option(
+        None, "--set", metavar="KEY=VALUE", show_default="none",
+        help="Set any config key, dotted as in the TOML (repeatable), e.g. --set sender.cost_model=lnd "
+             "--set jit.adoption=0.5."),
+    out: Path = typer.Option(None, "--out", help="Output folder.", show_default="out/<scenario name>"),
     record_htlcs: bool = typer.Option(False, "--record-htlcs",
                                       help="Also write htlcs.parquet (every HTLC and its association)."),
     check_invariants: bool = typer.Option(True, "--check-invariants/--no-check-invariants",
@@ -39,24 +48,24 @@ def run_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Run one scenario and write DIR/payments.parquet, nodes, channels, summary and run.json."""
-    overrides = {}
-    if graph is not None and synthetic is not None:
-        typer.echo("error: give either --graph or --synthetic, not both", err=True)
-        raise typer.Exit(2)
-    if graph is not None:
-        overrides["network.source"] = str(graph)
-    if synthetic is not None:
-        overrides["network.source"] = "synthetic"
-        overrides["network.synthetic_nodes"] = synthetic
-    if payments is not None:
-        overrides["workload.n_payments"] = payments
-    if seed is not None:
-        overrides["seed"] = seed
-    if mode is not None:
-        overrides["engine.mode"] = mode
+    with user_errors():
+        overrides = parse_assignments(assignments or [])
+        if graph is not None and synthetic is not None:
+            raise InputError("--graph", None, "give either --graph or --synthetic, not both")
+        options = {"network.source": ("--graph", None if graph is None else str(graph)),
+                   "workload.n_payments": ("--payments", payments), "seed": ("--seed", seed),
+                   "engine.mode": ("--mode", mode)}
+        if synthetic is not None:
+            options["network.source"] = ("--synthetic", "synthetic")
+            options["network.synthetic_nodes"] = ("--synthetic", synthetic)
+        sources = {}
+        for dotted, (option, value) in options.items():
+            if value is not None:
+                overrides[dotted] = value
+                sources[dotted] = option
+        cfg = load_config(config, overrides=overrides, sources=sources)
     console = Console(stderr=True, quiet=quiet)
     with user_errors():
-        cfg = load_config(config, overrides=overrides)
         out_dir = out or Path("out") / cfg.name
         with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), console=console, transient=True) as bar:

@@ -87,3 +87,17 @@ def test_rerun_into_the_same_folder_replaces_results(tmp_path):
     assert pl.read_parquet(out / "payments.parquet").height == 80
     assert json.loads((out / "run.json").read_text())["config"]["workload"]["n_payments"] == 80
     assert not list(out.glob(".*.tmp"))  # no temporary files left behind
+
+
+def test_set_overrides_any_key_and_help_shows_defaults(tmp_path):
+    res = run_cli("run", "--synthetic", "150", "--payments", "50", "--set", "engine.mode=atomic",
+                  "--set", "sender.maxfeepercent=1", "--out", str(tmp_path / "s"), "--quiet")
+    assert res.exit_code == 0, res.output
+    info = json.loads((tmp_path / "s" / "run.json").read_text())
+    assert info["config"]["engine"]["mode"] == "atomic" and info["config"]["sender"]["maxfeepercent"] == 1.0
+    bad = runner.invoke(app, ["run", "--set", "sender.cost_modle=lnd", "--quiet"])
+    assert bad.exit_code == 2 and "did you mean 'cost_model'" in bad.output
+    negative = runner.invoke(app, ["run", "--payments", "-5", "--quiet"])
+    assert negative.exit_code == 2 and "--payments: expected a value >= 1" in negative.output
+    helptext = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "200"}).output
+    assert "workload.n_payments, 10000" in helptext and "--set" in helptext
