@@ -429,3 +429,21 @@ def test_a_payment_never_reads_failures_from_its_simulated_future(mode):
         assert p["t_start_s"][1] == pytest.approx(5.4)
     else:
         assert p["t_start_s"].to_list() == p["t_arrival_s"].to_list()
+
+
+def test_a_slot_refusal_teaches_only_what_its_message_says():
+    """Payment 0 (node 4 -> 5, unresponsive) keeps the one HTLC slot of 1 -> 2 busy. Payment 1
+    (100k sat) is refused there for lack of slots and retries over 3. The message it got back is
+    BOLT #4's temporary_channel_failure for 100k sat, as for liquidity: payment 2 (50k sat) may
+    still try node 1, and does, where it would not had the sender been told 'no slot'."""
+    net = net_from(6, [(0, 1), (1, 2), (0, 3), (3, 2), (4, 1), (2, 5)],
+                   ppm=[100, 100, 100, 100, 300, 300, 300, 300, 100, 100, 100, 100])
+    rows = [(0.0, 4, 5, 10_000_000), (0.5, 0, 2, 100_000_000), (1.0, 0, 2, 50_000_000)]
+    res = run(net, rows, [CAP // 2] * 12, unresponsive=[5], **{
+        "engine.max_accepted_htlcs": 1, "sender.cost_model": "fee", "engine.htlc_timeout_s": 30.0,
+        "sender.retry_for_s": 100.0})
+    p = res.payments
+    assert p["succeeded"].to_list() == [False, True, True]
+    assert p["attempts"].to_list()[1:] == [2, 2]
+    first_hops = res.htlcs.filter((pl.col("payment") == 2) & (pl.col("hop") == 0))["direction"]
+    assert first_hops.to_list() == [0, 4]  # 0 -> 1 (refused again for the slot), then 0 -> 3
