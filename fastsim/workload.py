@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from fastsim.atomic import atomic_path
+from fastsim.staging import staged_file
 from fastsim.errors import InputError
 from fastsim.network import Network
 from fastsim.schema import Column
@@ -161,9 +161,9 @@ def read_workload(path: str | Path, network: Network | None = None) -> pl.DataFr
 
 
 def write_workload(df: pl.DataFrame, path: str | Path) -> Path:
-    """Write a workload to Parquet or CSV (by extension), atomically."""
+    """Write a workload to Parquet or CSV (by extension), all or nothing."""
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with staged_file(path) as tmp:
         if path.suffix.lower() == ".csv":
             df.write_csv(tmp)
         else:
