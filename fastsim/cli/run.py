@@ -17,7 +17,7 @@ from rich.progress import (
 from fastsim.cli._errors import user_errors
 from fastsim.config import load_config, parse_assignments
 from fastsim.errors import InputError
-from fastsim.results import write_results
+from fastsim.results import check_out_dir, write_results
 from fastsim.scenario import run_scenario
 
 
@@ -64,9 +64,10 @@ def run_command(
                 overrides[dotted] = value
                 sources[dotted] = option
         cfg = load_config(config, overrides=overrides, sources=sources)
+        out_dir = out or Path("out") / cfg.name
+        check_out_dir(out_dir)  # before the run, which a bad --out would otherwise cost
     console = Console(stderr=True, quiet=quiet)
     with user_errors():
-        out_dir = out or Path("out") / cfg.name
         with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), console=console, transient=True) as bar:
             task = bar.add_task("payments", total=None)
