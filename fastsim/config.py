@@ -8,12 +8,25 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from fastsim.errors import InputError
+from fastsim.synth import MAX_NODES
+
+#: what a run holds per payment at least: the engine's tables start sized for 4 attempts and
+#: 32 HTLCs per payment (1,000,000 payments peak at 2.2 GB)
+BYTES_PER_PAYMENT = 2_000
+
+
+def max_payments() -> tuple[int, str]:
+    """The most payments this machine's memory can hold, and why: a bound checked before a run."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return memory // BYTES_PER_PAYMENT, (f"a run needs at least {BYTES_PER_PAYMENT:,} bytes per payment "
+                                         f"and this machine has {memory / 2**30:.1f} GiB of memory")
 
 
 def key(default, help: str, *, choices: tuple | None = None, low=None, high=None,
@@ -26,7 +39,7 @@ def key(default, help: str, *, choices: tuple | None = None, low=None, high=None
 @dataclass(frozen=True)
 class NetworkConfig:
     source: str = key("synthetic", 'the network: "synthetic" or a path to a snapshot or network Parquet')
-    synthetic_nodes: int = key(2000, "nodes of the synthetic LN-like graph", low=10)
+    synthetic_nodes: int = key(2000, "nodes of the synthetic LN-like graph", low=10, high=MAX_NODES)
     format: str = key("", 'snapshot format, "" to detect', choices=("", "cln", "lnd", "cloth", "parquet"))
 
 
@@ -39,7 +52,7 @@ class LiquidityConfig:
 
 @dataclass(frozen=True)
 class WorkloadConfig:
-    n_payments: int = key(10_000, "payments to generate", low=1)
+    n_payments: int = key(10_000, "payments to generate", low=1, high=max_payments)
     rate_per_s: float = key(10.0, "Poisson arrival rate, payments per second", low=0.0, low_open=True)
     endpoints: str = key("scc", "draw endpoints from the largest SCC of usable channels, or all nodes",
                          choices=("scc", "all"))
@@ -133,11 +146,15 @@ def _check_value(f, value, dotted: str, source) -> Any:
         raise InputError(source, dotted, f"expected one of {', '.join(map(repr, meta['choices']))}, "
                                          f"got {value!r}")
     low, high = meta.get("low"), meta.get("high")
+    why = ""
+    if callable(high):  # a bound of this machine
+        high, why = high()
+        why = f" ({why})"
     if low is not None and (value < low or (meta.get("low_open") and value == low)):
         bound = ">" if meta.get("low_open") else ">="
         raise InputError(source, dotted, f"expected a value {bound} {low}, got {value!r}")
     if high is not None and value > high:
-        raise InputError(source, dotted, f"expected a value <= {high}, got {value!r}")
+        raise InputError(source, dotted, f"expected a value <= {high:,}{why}, got {value!r}")
     return value
 
 

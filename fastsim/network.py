@@ -200,6 +200,8 @@ class Network:
     def load(cls, path: str | Path) -> "Network":
         """Read a network written by :meth:`save`."""
         path = Path(path)
+        if path.is_dir():  # pyarrow would read every Parquet file in it as one table
+            raise InputError(path, None, "is a folder; expected a network Parquet file")
         try:
             table = pq.read_table(path)
         except (OSError, pa.ArrowInvalid) as exc:

@@ -115,7 +115,8 @@ def generate_workload(network: Network, *, n_payments: int, seed: int, rate_per_
 
 def _read_table(path: Path) -> pl.DataFrame:
     if not path.is_file():
-        raise InputError(path, None, "file not found")
+        raise InputError(path, None, "is a folder; expected a CSV or Parquet file" if path.is_dir()
+                         else "file not found")
     try:
         if path.suffix.lower() == ".csv":
             return pl.read_csv(path)

@@ -43,7 +43,7 @@ def synth_command(
     out: Path = typer.Option(..., "-o", "--out", help="Network Parquet file to write."),
 ) -> None:
     """Generate a synthetic LN-like graph calibrated to the 2026 mainnet snapshot."""
-    with user_errors():
+    with user_errors(options={"n_nodes": "--nodes", "seed": "--seed"}):
         t0 = time.perf_counter()
         network = synthesize(n_nodes=nodes, seed=seed)
         network.save(out)

@@ -54,3 +54,52 @@ def test_running_out_of_memory_is_one_line(monkeypatch):
         raise MemoryError
     monkeypatch.setattr(run_module, "run_scenario", too_big)
     fails_cleanly(["run", "-q"], "out of memory")
+
+
+@pytest.mark.parametrize("nodes", ["0", "-5", "99999999999"])
+def test_graph_synth_with_impossible_sizes(tmp_path, nodes):
+    fails_cleanly(["graph", "synth", "--nodes", nodes, "-o", tmp_path / "s.parquet"], "--nodes", nodes)
+
+
+def test_sizes_beyond_what_the_machine_can_hold(no_simulation):
+    fails_cleanly(["run", "--payments", "99999999999", "-q"], "--payments", "bytes per payment", "GiB")
+    fails_cleanly(["run", "--synthetic", "99999999999", "-q"], "--synthetic", "10,000,000")
+
+
+def test_a_folder_where_a_file_is_expected(tmp_path):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "payments.parquet").write_bytes(b"PAR1")
+    fails_cleanly(["run", "--graph", folder, "-q"], folder, "no CLoTH network", "snapshot file")
+    fails_cleanly(["graph", "info", folder, "--format", "parquet"], folder, "is a folder")
+    fails_cleanly(["graph", "synth", "--nodes", "20", "-o", folder], folder, "is a folder")
+    config = tmp_path / "s.toml"
+    config.write_text(f'[workload]\nfile = "{folder}"\n')
+    fails_cleanly(["run", config, "--synthetic", "20", "-q"], folder, "is a folder")
+    fails_cleanly(["run", folder, "-q"], folder, "Is a directory")
+
+
+def test_graph_import_into_a_folder(tmp_path, data_dir):
+    fails_cleanly(["graph", "import", data_dir / "lnd-describegraph-sample.json", "-o", tmp_path],
+                  tmp_path, "is a folder")
+
+
+@pytest.mark.parametrize("name, content, expected", [
+    ("empty.json", b"", "cannot tell the format"),
+    ("garbage.json", b'{"channels": 5', "invalid JSON"),
+    ("garbage.json.gz", b"\x1f\x8bnot gzip", "broken gzip"),
+    ("table.parquet", None, "not a fastsim network file"),
+    ("junk.parquet", b"PAR1 and then nothing", "not a readable Parquet file"),
+    ("amounts.csv", b"amount_msat\n5\n", "no CLoTH part in the file name"),
+    ("only.json", b'{"nodes": [], "edges": []}', "kept none of the 0 read"),
+])
+def test_snapshots_that_are_not_networks(tmp_path, name, content, expected):
+    path = tmp_path / name
+    if content is None:
+        import polars as pl
+        pl.DataFrame({"a": [1]}).write_parquet(path)
+    else:
+        path.write_bytes(content)
+    fails_cleanly(["run", "--graph", path, "-q"], name, expected)
+    fails_cleanly(["graph", "import", path, "-o", tmp_path / "out.parquet"], name, expected)
+    assert not (tmp_path / "out.parquet").exists()
