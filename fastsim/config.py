@@ -30,15 +30,17 @@ def max_payments() -> tuple[int, str]:
 
 
 def key(default, help: str, *, choices: tuple | None = None, low=None, high=None,
-        low_open: bool = False):
-    """A config key: its default, help text and allowed values."""
+        low_open: bool = False, path: bool = False):
+    """A config key: its default, help text and allowed values; ``path``: a file's path unless it is
+    the default, relative to the scenario file's folder."""
     return field(default=default, metadata={"help": help, "choices": choices, "low": low,
-                                            "high": high, "low_open": low_open})
+                                            "high": high, "low_open": low_open, "path": path})
 
 
 @dataclass(frozen=True)
 class NetworkConfig:
-    source: str = key("synthetic", 'the network: "synthetic" or a path to a snapshot or network Parquet')
+    source: str = key("synthetic", 'the network: "synthetic" or a path to a snapshot or network Parquet',
+                      path=True)
     synthetic_nodes: int = key(2000, "nodes of the synthetic LN-like graph", low=10, high=MAX_NODES)
     format: str = key("", 'snapshot format, "" to detect', choices=("", "cln", "lnd", "cloth", "parquet"))
 
@@ -66,8 +68,9 @@ class WorkloadConfig:
     amount_median_msat: int = key(50_000_000, "lognormal amounts: median (msat)", low=1)
     amount_sigma: float = key(0.7, "lognormal amounts: sigma of the log", low=0.0)
     amount_fixed_msat: int = key(10_000_000, "fixed amounts: the amount (msat)", low=1)
-    amount_file: str = key("", "file amounts: CSV or Parquet with an amount_msat column")
-    file: str = key("", "read the workload from this CSV or Parquet file instead of generating it")
+    amount_file: str = key("", "file amounts: CSV or Parquet with an amount_msat column", path=True)
+    file: str = key("", "read the workload from this CSV or Parquet file instead of generating it "
+                        "(columns: see README)", path=True)
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,18 @@ def _section(cls, values, section: str, source):
     return cls(**checked)
 
 
+def _resolve_paths(data: dict, folder: Path) -> None:
+    """Make the paths a scenario file gives relative to its folder, not to where fastsim runs."""
+    for section, cls in SECTIONS.items():
+        values = data.get(section)
+        if not isinstance(values, dict):
+            continue
+        for f in fields(cls):
+            value = values.get(f.name)
+            if f.metadata["path"] and isinstance(value, str) and value != f.default:
+                values[f.name] = str(folder / value)
+
+
 def config_from_dict(data: dict, source: str | Path | None = None) -> Config:
     """Validate a nested dict (as read from TOML) into a :class:`Config`."""
     top = {}
@@ -239,7 +254,8 @@ def load_config(path: str | Path | None = None, *, overrides: dict | None = None
                 sources: dict[str, str] | None = None) -> Config:
     """Read a scenario TOML (None: all defaults) and apply dotted-key overrides.
 
-    An error in an override names where it came from: ``sources`` maps its key to an option name
+    Relative paths in the file are taken from the file's folder; those in overrides, as given. An
+    error in an override names where it came from: ``sources`` maps its key to an option name
     (``{"workload.n_payments": "--payments"}``); any other override is blamed on ``--set``."""
     data: dict = {}
     if path is not None:
@@ -252,6 +268,7 @@ def load_config(path: str | Path | None = None, *, overrides: dict | None = None
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise InputError(path, None, f"invalid TOML: {exc}") from None
+        _resolve_paths(data, path.parent)
     config = config_from_dict(data, path)
     if not overrides:
         return config
@@ -284,7 +301,8 @@ def _toml_comment(f) -> str:
 def documented_toml() -> str:
     """Every key with its default and help: the text of configs/default.toml."""
     lines = ["# fastsim scenario: every key with its default. A scenario file may leave out any key.",
-             "# Money is integer msat; times are seconds unless a key says otherwise.", ""]
+             "# Money is integer msat; times are seconds unless a key says otherwise.",
+             "# Relative paths are taken from the folder of the file that gives them.", ""]
     for name, f in TOP_KEYS.items():
         lines += [_toml_comment(f), f"{name} = {_toml_value(f.default)}", ""]
     for section, cls in SECTIONS.items():
