@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -113,3 +114,33 @@ def test_a_folder_holding_other_files_is_not_replaced(tmp_path):
     with pytest.raises(InputError, match="'notes.txt'"):
         write_results(fake_result(2), tmp_path, run_info={"gen": 2})
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def documented_columns() -> dict[str, set[str]]:
+    """The columns README's "What a run writes" lists for each file."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## What a run writes"):]
+    section = section[:section.index("\n## ", 1)]
+    out: dict[str, set[str]] = {}
+    for block in section.split("\n\n"):
+        if re.match(r"`\w+\.parquet`", block):  # the file's heading; its table follows
+            name = block[1:block.index("`", 1)]
+        elif block.startswith("| column"):
+            rows = [line.split("|")[1] for line in block.split("\n")]
+            out[name] = {c for row in rows for c in re.findall(r"`([a-z0-9_<>]+)`", row)}
+    return out
+
+
+def test_readme_documents_every_column_of_every_file(tmp_path):
+    from fastsim.config import load_config
+    from fastsim.scenario import run_scenario
+
+    config = load_config(None, overrides={"network.synthetic_nodes": 60, "workload.n_payments": 50})
+    result, run_info = run_scenario(config)
+    write_results(result, tmp_path / "r", run_info=run_info, record_htlcs=True)
+    documented = documented_columns()
+    for path in (tmp_path / "r").glob("*.parquet"):
+        columns = set(pl.read_parquet(path).columns)
+        if path.stem == "summary":
+            columns = {"failed_<reason>" if c.startswith("failed_") else c for c in columns}
+        assert columns <= documented[path.name], (path.name, columns - documented[path.name])

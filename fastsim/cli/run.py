@@ -86,7 +86,8 @@ def print_summary(s: dict, run_info: dict, out_dir: Path) -> None:
         typer.echo(f"endpoints drawn from {where}: {wl['candidates']:,} nodes "
                    f"({wl['left_out']:,} left out)")
     typer.echo(f"payments {s['payments']:,}: {s['succeeded']:,} succeeded "
-               f"({100 * s['success_rate']:.1f}%), mean attempts {s['mean_attempts']:.2f}")
+               f"({100 * s['success_rate']:.1f}%); {100 * s['never_routed_share']:.1f}% found no route, "
+               f"the others made {_fmt(s['mean_attempts'], 2)} attempts on average")
     failures = {k.removeprefix("failed_"): v for k, v in s.items() if k.startswith("failed_") and v}
     if failures:
         typer.echo("failures: " + ", ".join(f"{k} {v:,}" for k, v in failures.items()))
