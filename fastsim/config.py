@@ -264,6 +264,8 @@ def load_config(path: str | Path | None = None, *, overrides: dict | None = None
             text = path.read_text()
         except OSError as exc:
             raise InputError(path, None, f"cannot read the file ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise InputError(path, None, "not a text file; expected a scenario TOML") from None
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

@@ -39,8 +39,11 @@ def staged_file(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     if path.is_dir():
         raise InputError(path, None, "is a folder; expected the name of a file to write")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:  # named for the file asked for, not for the temporary one
+        raise InputError(path, None, f"cannot write a file here ({exc.strerror or exc})") from None
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())
     try:

@@ -180,7 +180,10 @@ def validate_workload(df: pl.DataFrame, network: Network | None = None, source=N
 def read_workload(path: str | Path, network: Network | None = None) -> pl.DataFrame:
     """Read and validate a workload from Parquet or CSV (by extension)."""
     path = Path(path)
-    return validate_workload(_read_table(path), network, source=path)
+    table = _read_table(path)
+    if table.height == 0:
+        raise InputError(path, None, "expected at least one payment, found none")
+    return validate_workload(table, network, source=path)
 
 
 def write_workload(df: pl.DataFrame, path: str | Path) -> Path:

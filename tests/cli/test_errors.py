@@ -103,3 +103,16 @@ def test_snapshots_that_are_not_networks(tmp_path, name, content, expected):
     fails_cleanly(["run", "--graph", path, "-q"], name, expected)
     fails_cleanly(["graph", "import", path, "-o", tmp_path / "out.parquet"], name, expected)
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_files_that_are_not_what_they_should_be(tmp_path):
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe garbage")
+    fails_cleanly(["run", binary, "-q"], binary, "not a text file")
+    header_only = tmp_path / "w.csv"
+    header_only.write_text("id,t_arrival_s,src,dst,amount_msat\n")
+    config = tmp_path / "s.toml"
+    config.write_text('[workload]\nfile = "w.csv"\n')
+    fails_cleanly(["run", config, "--synthetic", "20", "-q"], header_only, "at least one payment")
+    fails_cleanly(["graph", "synth", "-n", "20", "-o", "/proc/x.parquet"], "/proc/x.parquet",
+                  "cannot write a file here")
