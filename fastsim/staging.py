@@ -95,8 +95,9 @@ def remove_stale(path: str | Path) -> None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:  # a live write's
             continue
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
+        else:  # a folder that cannot be removed is an error: readers of the parent would see it
+            with contextlib.suppress(FileNotFoundError):  # another writer's removal got there first
+                shutil.rmtree(folder)
         finally:
             os.close(fd)
 
