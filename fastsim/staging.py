@@ -33,21 +33,34 @@ def _umask() -> int:
     return mask
 
 
-@contextlib.contextmanager
-def staged_file(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path in the target's folder; on success it is renamed to ``path``."""
+def _temporary_file(path: Path) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def check_file_target(path: str | Path) -> None:
+    """Raise now what a staged write of the file ``path`` would meet: a folder in its place, a place
+    that cannot be written. Creates the missing parent folders."""
     path = Path(path)
     if path.is_dir():
         raise InputError(path, None, "is a folder; expected the name of a file to write")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        _temporary_file(path).unlink()
     except OSError as exc:  # named for the file asked for, not for the temporary one
         raise InputError(path, None, f"cannot write a file here ({exc.strerror or exc})") from None
-    os.close(fd)
+
+
+@contextlib.contextmanager
+def staged_file(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; on success it is renamed to ``path``."""
+    path = Path(path)
+    check_file_target(path)
+    tmp = _temporary_file(path)
     os.chmod(tmp, 0o666 & ~_umask())
     try:
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

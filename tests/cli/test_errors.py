@@ -79,9 +79,11 @@ def test_a_folder_where_a_file_is_expected(tmp_path):
     fails_cleanly(["run", folder, "-q"], folder, "Is a directory")
 
 
-def test_graph_import_into_a_folder(tmp_path, data_dir):
-    fails_cleanly(["graph", "import", data_dir / "lnd-describegraph-sample.json", "-o", tmp_path],
-                  tmp_path, "is a folder")
+def test_graph_import_into_a_folder_is_refused_before_the_import(tmp_path, monkeypatch):
+    from fastsim.cli import graph
+
+    monkeypatch.setattr(graph, "import_network", lambda *a, **k: pytest.fail("imported first"))
+    fails_cleanly(["graph", "import", tmp_path / "any.json", "-o", tmp_path], tmp_path, "is a folder")
 
 
 @pytest.mark.parametrize("name, content, expected", [
