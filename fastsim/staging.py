@@ -33,23 +33,30 @@ def _umask() -> int:
     return mask
 
 
-def _temporary_file(path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
+def _staging_prefix(target: Path) -> str:
+    return f".{target.name}{STAGING_INFIX}"
+
+
+def _check_writable(target: Path) -> None:
+    """Raise unless ``target`` can be made in its folder, or in the folders a write would create."""
+    folder = target.parent
+    while not folder.exists():
+        folder = folder.parent
+    try:
+        if not folder.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        os.rmdir(tempfile.mkdtemp(prefix=_staging_prefix(target), dir=folder))
+    except OSError as exc:
+        raise InputError(target, None, f"cannot write here ({exc.strerror or exc})") from None
 
 
 def check_file_target(path: str | Path) -> None:
     """Raise now what a staged write of the file ``path`` would meet: a folder in its place, a place
-    that cannot be written. Creates the missing parent folders."""
+    that cannot be written."""
     path = Path(path)
     if path.is_dir():
         raise InputError(path, None, "is a folder; expected the name of a file to write")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _temporary_file(path).unlink()
-    except OSError as exc:  # named for the file asked for, not for the temporary one
-        raise InputError(path, None, f"cannot write a file here ({exc.strerror or exc})") from None
+    _check_writable(path)
 
 
 @contextlib.contextmanager
@@ -57,10 +64,12 @@ def staged_file(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; on success it is renamed to ``path``."""
     path = Path(path)
     check_file_target(path)
-    tmp = _temporary_file(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())
     try:
-        yield tmp
+        yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -68,14 +77,9 @@ def staged_file(path: str | Path) -> Iterator[Path]:
         raise
 
 
-def _staging_prefix(target: Path) -> str:
-    return f".{target.name}{STAGING_INFIX}"
-
-
 def check_folder_target(path: str | Path, *, replaces: Collection[str]) -> None:
     """Raise now what a staged write of the folder ``path`` would meet: a file in its place, a folder
-    holding anything but the names in ``replaces`` (it would be deleted), a place that cannot be written.
-    Creates the missing parent folders."""
+    holding anything but the names in ``replaces`` (it would be deleted), a place that cannot be written."""
     target = Path(path)
     if target.exists() and not target.is_dir():
         raise InputError(target, None, "is a file; expected a folder to write")
@@ -85,11 +89,7 @@ def check_folder_target(path: str | Path, *, replaces: Collection[str]) -> None:
             raise InputError(target, None, f"holds {foreign[0]!r} ({len(foreign)} files or folders in "
                                            "all) that a write here would delete; expected a new or "
                                            "empty folder or one written by fastsim")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.rmdir(tempfile.mkdtemp(prefix=_staging_prefix(target), dir=target.parent))
-    except OSError as exc:
-        raise InputError(target, None, f"cannot write a folder here ({exc.strerror or exc})") from None
+    _check_writable(target)
 
 
 def remove_stale(path: str | Path) -> None:
@@ -167,6 +167,7 @@ def staged_folder(path: str | Path, *, replaces: Collection[str]) -> Iterator[Pa
     if target.is_symlink():  # replace the folder it points to, not the link
         target = target.resolve()
     check_folder_target(target, replaces=replaces)
+    target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(target)
     staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(target), dir=target.parent))
     fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY)

@@ -79,7 +79,7 @@ def test_targets_that_cannot_be_written(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(InputError, match="file: is a file"):
         check_folder_target(tmp_path / "file", replaces=())
-    with pytest.raises(InputError, match="cannot write a folder here"):
+    with pytest.raises(InputError, match="cannot write here"):
         check_folder_target(tmp_path / "file" / "sub", replaces=())
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "mine.txt").write_text("x")
@@ -87,3 +87,5 @@ def test_targets_that_cannot_be_written(tmp_path):
         check_folder_target(tmp_path / "full", replaces=("a",))
     with pytest.raises(InputError, match="is a folder"), staged_file(tmp_path / "full"):
         pass
+    check_folder_target(tmp_path / "new" / "deep", replaces=())  # checks, creates nothing
+    assert not (tmp_path / "new").exists()
