@@ -14,11 +14,16 @@ from tests.strategies import channel_ends, per_direction
 
 
 @st.composite
-def scenarios(draw, spaced=False, dense=False):
+def scenarios(draw, spaced=False, dense=False, jit=False):
+    """A random small network, balances, workload and config. With ``jit``, forwarding nodes run
+    JIT-routing, and the network is one where circles exist: a ring with chords, every direction
+    enabled, payments large against the channels."""
     n, edges = draw(channel_ends())
+    if jit:
+        edges = [(i, (i + 1) % n) for i in range(n)] + edges
     m = len(edges)
     k = 2 * m
-    caps = draw(st.lists(st.integers(10**6, 10**9), min_size=m, max_size=m))
+    caps = draw(st.lists(st.integers(10**8 if jit else 10**6, 10**9), min_size=m, max_size=m))
     net = Network(
         pubkey=[f"n{i}" for i in range(n)], scid=[f"c{i}" for i in range(m)],
         node0=[a for a, _ in edges], node1=[b for _, b in edges], capacity_msat=caps,
@@ -26,7 +31,7 @@ def scenarios(draw, spaced=False, dense=False):
         fee_rate_ppm=per_direction(draw, st.integers(0, 3000), m),
         cltv_delta=per_direction(draw, st.integers(6, 300), m),
         htlc_min_msat=[1] * k, htlc_max_msat=[c for c in caps for _ in (0, 1)],
-        enabled=per_direction(draw, st.booleans(), m))
+        enabled=[True] * k if jit else per_direction(draw, st.booleans(), m))
     shares = draw(st.lists(st.floats(0, 1), min_size=m, max_size=m))
     balances = np.empty(k, np.int64)
     balances[0::2] = [int(c * s) for c, s in zip(caps, shares)]
@@ -37,7 +42,8 @@ def scenarios(draw, spaced=False, dense=False):
     # dense arrivals keep several failures on their way back at once (retries are then computed ahead)
     gaps = draw(st.lists(st.floats(0, 0.02 if dense else 0.5), min_size=n_pay, max_size=n_pay))
     t = np.cumsum([10_000.0 if spaced else g for g in gaps])
-    amounts = draw(st.lists(st.integers(1, 5 * 10**8), min_size=n_pay, max_size=n_pay))
+    amounts = draw(st.lists(st.integers(1, 3 * 10**8 if jit else 5 * 10**8), min_size=n_pay,
+                            max_size=n_pay))
     wl = pl.DataFrame({"id": np.arange(n_pay), "t_arrival_s": t, "src": np.array(src, np.int32),
                        "dst": np.array(dst, np.int32), "amount_msat": np.array(amounts, np.int64)})
     overrides = {
@@ -48,17 +54,44 @@ def scenarios(draw, spaced=False, dense=False):
         "engine.htlc_timeout_s": 5.0,
         "seed": draw(st.integers(0, 2**31)),
     }
+    if jit:
+        overrides |= {
+            "jit.variant": "rebalance",
+            "jit.adoption": draw(st.sampled_from([0.5, 1.0, 1.0])),
+            "jit.amount": draw(st.sampled_from(["exact", "exact", "plugin", "midway"])),
+            "jit.budget": draw(st.sampled_from(["fee", "earnings", "none", "none", "none"])),
+            "jit.budget_factor": draw(st.sampled_from([1.0, 50.0])),
+            "jit.max_circles": draw(st.integers(1, 3)),
+            "jit.max_circle_hops": draw(st.integers(3, 6)),
+            "jit.max_depth": draw(st.integers(0, 2)),
+            "jit.one_per_channel": draw(st.booleans()),
+            "jit.timeout_s": draw(st.sampled_from([0.5, 1.0, 60.0, 60.0])),
+        }
     return net, balances, wl, overrides
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.booleans().flatmap(lambda dense: scenarios(dense=dense)), st.sampled_from(["event", "atomic"]))
+def any_scenario(draw_dense=st.booleans()):
+    """Scenarios with and without JIT, arrivals dense or not."""
+    return st.tuples(draw_dense, st.booleans()).flatmap(
+        lambda flags: scenarios(dense=flags[0], jit=flags[1]))
+
+
+@settings(max_examples=80, deadline=None)
+@given(any_scenario(), st.sampled_from(["event", "atomic"]))
 def test_invariants_hold(case, mode):
     net, balances, wl, overrides = case
     config = load_config(None, overrides={**overrides, "engine.mode": mode})
     res = simulate(net, wl, config, balances=balances, debug_invariants=True)
     assert violations(res, net) == []
     assert res.payments["failure_reason"].is_null().to_list() == res.payments["succeeded"].to_list()
+    jit = res.jit_events
+    assert (jit["outcome"] != "pending").all()
+    assert (jit.filter(pl.col("forwarded"))["outcome"] == "rebalanced").all()
+    # what each JIT node paid for its circles is what its circles cost
+    paid = jit.group_by("node").agg(pl.col("cost_msat").sum())
+    nodes = res.nodes.filter(pl.col("rebalance_fees_msat") > 0)
+    assert dict(paid.filter(pl.col("cost_msat") > 0).rows()) == dict(
+        nodes.select("node", "rebalance_fees_msat").rows())
 
 
 @settings(max_examples=40, deadline=None)
@@ -75,8 +108,7 @@ def test_event_and_atomic_agree_when_arrivals_are_far_apart(case):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.sampled_from([True, True, False]).flatmap(lambda dense: scenarios(dense=dense)),
-       st.sampled_from(["event", "atomic"]),
+@given(any_scenario(st.sampled_from([True, True, False])), st.sampled_from(["event", "atomic"]),
        st.booleans(), st.sampled_from([1, 2, 64]))
 def test_routes_computed_ahead_change_nothing(case, mode, remember, slots):
     """Prefetched first routes and speculated retries give the results of live searches."""
@@ -94,13 +126,15 @@ def test_routes_computed_ahead_change_nothing(case, mode, remember, slots):
     live = simulate(net, wl, config, balances=balances, prefetch_routes=False)
     assert live.timings["prefetched_routes_used"] == 0 and live.timings["speculated_retries"] == 0
     assert ahead.payments.equals(live.payments) and ahead.htlcs.equals(live.htlcs)
+    assert ahead.jit_events.equals(live.jit_events)
 
 
 @settings(max_examples=20, deadline=None)
-@given(scenarios())
+@given(any_scenario())
 def test_same_seed_same_result(case):
     net, balances, wl, overrides = case
     config = load_config(None, overrides=overrides)
     a = simulate(net, wl, config, balances=balances)
     b = simulate(net, wl, config, balances=balances)
     assert a.payments.equals(b.payments) and a.htlcs.equals(b.htlcs)
+    assert a.jit_events.equals(b.jit_events)
