@@ -128,25 +128,26 @@ def _base_config(data, source: Path, overrides: dict) -> Config:
     elif isinstance(data, str):
         config = load_config(source.parent / data)
     elif isinstance(data, dict):
-        try:
-            config = load_config(None, overrides=_flatten(data))
-        except InputError as exc:
-            raise InputError(source, f"base.{exc.field}", exc.problem) from None
+        flat = _flatten(data)
+        for key, value in flat.items():
+            _check_value(key, value, source, f"base.{key}")
+        config = load_config(None, overrides=flat)
     else:
         raise InputError(source, "base", f"expected a scenario path or a table [base], got {data!r}")
     # --set goes on top of the base, and its errors name --set
     return load_config(None, overrides={**_flatten(config.to_dict()), **overrides})
 
 
-def _check_value(key: str, value, source: Path):
-    """``value`` as the config spec types it (an int given for a float key becomes a float)."""
+def _check_value(key: str, value, source: Path, where: str):
+    """``value`` as the config spec types it (an int given for a float key becomes a float);
+    an error names ``where`` in ``source``, and the whole key even where its section is unknown."""
     try:
         config = load_config(None, overrides={key: value})
     except InputError as exc:
         problem = exc.problem
         if exc.field and exc.field != key and problem.startswith("unknown key"):
             problem = problem.replace("unknown key", f"unknown section '{exc.field}'", 1)
-        raise InputError(source, f"grid.{key}", problem) from None
+        raise InputError(source, where, problem) from None
     return _flatten(config.to_dict())[key]
 
 
@@ -165,7 +166,7 @@ def _grid(data, source: Path, overrides: dict) -> dict[str, list]:
             raise InputError(source, where, f"expected a list of values, got {values!r}")
         if not values:
             raise InputError(source, where, "expected at least one value, got an empty list")
-        checked = [_check_value(key, value, source) for value in values]
+        checked = [_check_value(key, value, source, where) for value in values]
         repeated = [v for i, v in enumerate(checked) if v in checked[:i]]
         if repeated:
             raise InputError(source, where, f"value {repeated[0]!r} is listed twice")

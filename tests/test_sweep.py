@@ -2,6 +2,7 @@
 failing cells isolated, the output folder's rules."""
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -243,3 +244,19 @@ def test_a_folder_that_is_not_a_sweep_is_refused(tiny_sweep_file, tmp_path):
 def test_importing_the_sweep_module_does_not_import_numba():
     code = "import sys, fastsim.sweep; assert 'numba' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs" / "sweeps").glob("*.toml")),
+                         ids=lambda p: p.name)
+def test_shipped_sweeps_load_or_name_the_key_not_built_yet(path):
+    # the JIT, MPP and overpayment keys land later: until then the sweep names the missing key
+    try:
+        sweep = load_sweep(path)
+    except InputError as exc:
+        msg = str(exc)
+        assert re.fullmatch(rf"{re.escape(str(path))}: field 'grid\.(jit\.\w+|mpp\.\w+|"
+                            rf"sender\.overpay_ppm)': unknown (key|section '(jit|mpp)'); .*", msg), msg
+    else:  # once they exist, each ships a small grid over seeds on the synthetic graph
+        assert len(sweep.seeds) == 3 and sweep.base["network.source"] == "synthetic"
+        assert len(sweep.cells) <= 60
+
