@@ -19,11 +19,10 @@ import platform
 import shutil
 import sys
 import time
-import tomllib
 import traceback
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import as_completed as futures_completed
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable
@@ -33,8 +32,8 @@ import polars as pl
 
 from fastsim import __version__
 from fastsim.atomic import write_text_atomic
-from fastsim.config import Config, load_config
-from fastsim.errors import FastsimError, InputError
+from fastsim.config import Config, load_config, read_toml
+from fastsim.errors import InputError
 
 try:
     import fcntl
@@ -92,7 +91,7 @@ class Executor:
     name: str
     submit: Callable
     completed: Callable
-    cancel: Callable = field(default=lambda futures: None)
+    cancel: Callable
 
 
 def _flatten(data: dict, prefix: str = "") -> dict[str, Any]:
@@ -111,15 +110,6 @@ def _folder_value(value) -> str:
         return "true" if value else "false"
     # percent-encoded as Hive does, so a path or an "=" in a value stays one folder level
     return quote(str(value), safe="")
-
-
-def _read_toml(path: Path) -> dict:
-    try:
-        return tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise InputError(path, None, f"cannot read the file ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(path, None, f"invalid TOML: {exc}") from None
 
 
 def _base_config(data, source: Path, overrides: dict) -> Config:
@@ -191,7 +181,7 @@ def load_sweep(path: str | Path, *, overrides: dict | None = None) -> Sweep:
     """Read and check a sweep file; every cell's config is built, so a bad grid fails here,
     before anything runs. ``overrides`` (dotted keys, as from --set) apply to the base."""
     path = Path(path)
-    data = _read_toml(path)
+    data = read_toml(path)
     for name in data:
         if name not in SWEEP_KEYS:
             close = difflib.get_close_matches(name, SWEEP_KEYS, n=1)
