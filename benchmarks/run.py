@@ -77,18 +77,20 @@ def bench_routes(network, *, n_routes: int, repeats: int) -> dict:
     def route_all(src, dst, amount, spendable, out_ptr, out_dir, graph, code, scratch, potential):
         own = np.full(spendable.shape[0], -1, np.int64)
         fail_amt = np.full(spendable.shape[0], NO_FAILURE, np.int64)
-        fail_age = np.full(spendable.shape[0], np.inf)
+        view = (own, fail_amt, fail_amt, np.full(spendable.shape[0], np.inf),
+                np.zeros(spendable.shape[0], np.int64))
+        model = (np.int64(code), 1.0, 0.6, 3600.0, 100_000.0, 1000.0)
         route = (np.zeros(21, np.int64), np.zeros(21, np.int64), np.zeros(21, np.int64))
         found = 0
         for i in range(src.shape[0]):
             s = src[i]
             for k in range(out_ptr[s], out_ptr[s + 1]):
                 own[out_dir[k]] = spendable[out_dir[k]]
-            _, status = find_route(s, dst[i], amount[i], graph, own, fail_amt, fail_age, code, 1.0,
-                                   0.6, 3600.0, 100_000.0, 1000.0, max(amount[i] // 200, 5000), 20,
-                                   2016, 18, scratch, route[0], route[1], route[2], False,
-                                   potential[0][0], potential[1][0], potential[0][0],
-                                   potential[1][0])
+            limits = (max(amount[i] // 200, np.int64(5000)), np.int64(20), np.int64(2016),
+                      np.int64(18))
+            _, status = find_route(s, dst[i], amount[i], graph, view, model, limits, scratch, route,
+                                   (False, potential[0][0], potential[1][0], potential[0][0],
+                                    potential[1][0]))
             found += status == ROUTE_OK
             for k in range(out_ptr[s], out_ptr[s + 1]):
                 own[out_dir[k]] = -1

@@ -92,8 +92,31 @@ class EngineConfig:
                                 "(stands for its CLTV expiry)", low=0.0, low_open=True)
 
 
+@dataclass(frozen=True)
+class JitConfig:
+    variant: str = key("none", "JIT-routing at forwarding nodes short of liquidity: none, or the "
+                       "original unconditional rebalance", choices=("none", "rebalance", "conditional", "multi"))
+    adoption: float = key(0.0, "share of nodes that run JIT", low=0.0, high=1.0)
+    adopters: str = key("random", "which nodes adopt: drawn by the seed, or the top share by total "
+                        "capacity or by channel count", choices=("random", "capacity", "degree"))
+    max_circle_hops: int = key(6, "longest rebalancing circle, its fixed last hop included", low=2, high=27)
+    max_circles: int = key(3, "circles tried per shortfall", low=1, high=10_000)
+    amount: str = key("exact", "how much to move: the shortfall, 1.25 x it (Core Lightning's "
+                      "jitrebalance plugin), or midway between need and capacity (CLBOSS)",
+                      choices=("exact", "plugin", "midway"))
+    budget: str = key("fee", "what a rebalance may cost: this forward's fee x budget_factor, CLBOSS's "
+                      "earnings rule (10 sat + 25% of what the outgoing channel earned, less what "
+                      "its rebalances cost), or no limit (the jitrebalance plugin)",
+                      choices=("fee", "earnings", "none"))
+    budget_factor: float = key(1.0, "fee budget: multiple of the forward's fee", low=0.0)
+    timeout_s: float = key(60.0, "longest hold of an incoming HTLC while its rebalance runs (the "
+                           "jitrebalance plugin's; CLBOSS waits 120)", low=0.0, low_open=True)
+    max_depth: int = key(0, "deepest nesting: 0 = a rebalance HTLC never triggers JIT itself", low=0, high=10)
+    one_per_channel: bool = key(True, "at most one rebalance in flight per outgoing channel")
+
+
 SECTIONS = {"network": NetworkConfig, "liquidity": LiquidityConfig, "workload": WorkloadConfig,
-            "sender": SenderConfig, "engine": EngineConfig}
+            "sender": SenderConfig, "engine": EngineConfig, "jit": JitConfig}
 
 
 @dataclass(frozen=True)
@@ -105,6 +128,7 @@ class Config:
     workload: WorkloadConfig = field(default_factory=WorkloadConfig)
     sender: SenderConfig = field(default_factory=SenderConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
+    jit: JitConfig = field(default_factory=JitConfig)
 
     def to_dict(self) -> dict:
         return asdict(self)

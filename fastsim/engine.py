@@ -10,8 +10,11 @@ import numba
 import numpy as np
 import polars as pl
 
+from fastsim import invariants
 from fastsim.errors import InputError
 from fastsim.kernels import events as ev
+from fastsim.kernels import layout as lay
+from fastsim.kernels.attempts import compute_ahead
 from fastsim.kernels.htlcs import HTLC_FIELDS, KIND_NAMES, STATE_NAMES, empty_htlc_table
 from fastsim.kernels.routing import (
     COST_MODELS,
@@ -30,8 +33,9 @@ PREFETCH_WINDOW = 512  # payments whose first routes are computed ahead, in para
 RETRY_SLOTS = 64  # retries computed ahead at once, at most (a batch is the failures in flight)
 
 
-class InvariantViolation(AssertionError):
-    """A DESIGN.md 2.8 invariant does not hold: a bug in the simulator, never in the input."""
+InvariantViolation = invariants.InvariantViolation
+JIT_DTYPES = ("float64", "int32", "int32", "int32", "int8", "int64", "int64", "int64", "int64",
+              "int32", "int32", "int8", "int8", "int8", "int8", "float64")
 
 
 @dataclass
@@ -43,6 +47,7 @@ class SimulationResult:
     channels: pl.DataFrame
     summary: pl.DataFrame
     htlcs: pl.DataFrame
+    jit_events: pl.DataFrame
     timings: dict = field(default_factory=dict)
     state: dict = field(default_factory=dict)
 
@@ -81,8 +86,10 @@ def topology_arrays(network: Network) -> tuple:
     cols = {"out_ptr": network.out_ptr, "out_dir": network.out_dir, "dir_src": network.dir_src,
             "dir_dst": network.dir_dst,
             "dir_capacity_msat": network.direction_capacity_msat(), "enabled": network.enabled,
-            "htlc_min_msat": network.htlc_min_msat, "htlc_max_msat": network.htlc_max_msat}
-    return tuple(cols[name] for name in ev.TOPOLOGY_FIELDS)
+            "htlc_min_msat": network.htlc_min_msat, "htlc_max_msat": network.htlc_max_msat,
+            "fee_base_msat": network.fee_base_msat, "fee_rate_ppm": network.fee_rate_ppm,
+            "cltv_delta": network.cltv_delta.astype(np.int64)}
+    return _ordered(cols, lay.TOPOLOGY_FIELDS)
 
 
 def unresponsive_nodes(n_nodes: int, share: float, seed: int) -> np.ndarray:
@@ -94,22 +101,58 @@ def unresponsive_nodes(n_nodes: int, share: float, seed: int) -> np.ndarray:
     return mask
 
 
+def jit_adopters(network: Network, adoption: float, adopters: str, seed: int) -> np.ndarray:
+    """Which nodes run JIT: a share of all nodes, drawn from the engine seed or the top share by
+    total channel capacity or by channel count (ties broken by node index)."""
+    mask = np.zeros(network.n_nodes, bool)
+    count = int(round(adoption * network.n_nodes))
+    if count == 0:
+        return mask
+    if adopters == "random":
+        mask[np.random.default_rng([seed, 0x717]).choice(network.n_nodes, count, replace=False)] = True
+        return mask
+    ends = np.concatenate([network.node0, network.node1])
+    weights = np.concatenate([network.capacity_msat] * 2) if adopters == "capacity" else None
+    score = np.bincount(ends, weights=weights, minlength=network.n_nodes)
+    mask[np.lexsort((np.arange(network.n_nodes), -score))[:count]] = True
+    return mask
+
+
+# variants whose model is not built yet: a clear error instead of a silent no-JIT run
+_JIT_NOT_BUILT = ("conditional", "multi")
+
+
 def engine_params(config, *, seed: int, atomic: bool, debug_invariants: bool,
                   reuse_potentials: bool = True) -> np.ndarray:
-    s, e = config.sender, config.engine
+    s, e, j = config.sender, config.engine, config.jit
+    if j.variant in _JIT_NOT_BUILT:
+        raise InputError("jit.variant", None, f"{j.variant!r} is not built yet; built: 'none', 'rebalance'")
     values = {
         "mode_atomic": atomic, "cost_model": COST_MODELS[s.cost_model], "mu": s.mu,
         "apriori": s.apriori_hop_probability, "half_life_s": s.penalty_half_life_s,
         "attempt_cost_msat": s.attempt_cost_msat, "attempt_cost_ppm": s.attempt_cost_ppm,
-        "maxfeepercent": s.maxfeepercent, "exemptfee_msat": s.exemptfee_msat,
         "max_hops": e.max_hops, "max_cltv": e.max_cltv, "final_cltv": e.final_cltv_delta,
-        "max_attempts": s.max_attempts, "retry_for_s": s.retry_for_s,
+        "retry_for_s": s.retry_for_s,
         "remember_failures": s.remember_failures, "max_accepted_htlcs": e.max_accepted_htlcs,
         "latency_ms": e.latency_ms, "latency_jitter_ms": e.latency_jitter_ms, "seed": seed,
         "debug_invariants": debug_invariants, "htlc_timeout_s": e.htlc_timeout_s,
-        "reuse_potentials": reuse_potentials,
+        "reuse_potentials": reuse_potentials, "jit_variant": lay.JIT_VARIANTS.index(j.variant),
+        "jit_max_circle_hops": j.max_circle_hops, "jit_max_circles": j.max_circles,
+        "jit_amount": lay.JIT_AMOUNTS.index(j.amount), "jit_budget": lay.JIT_BUDGETS.index(j.budget),
+        "jit_budget_factor": j.budget_factor, "jit_timeout_s": j.timeout_s,
+        "jit_max_depth": j.max_depth, "jit_one_per_channel": j.one_per_channel,
     }
-    return np.array([float(values[name]) for name in ev.PARAM_FIELDS])
+    return np.array([float(values[name]) for name in lay.PARAM_FIELDS])
+
+
+def fee_budget_msat(amount_msat: np.ndarray, maxfeepercent: float, exemptfee_msat: int) -> np.ndarray:
+    """Core Lightning's ``maxfeepercent`` with ``exemptfee``, in integer msat: the percentage as
+    parts per billion, the amount split so that nothing overflows int64."""
+    ppb = np.int64(round(maxfeepercent * 10_000_000))
+    giga = np.int64(1_000_000_000)
+    amount = np.asarray(amount_msat, np.int64)
+    share = amount // giga * ppb + amount % giga * ppb // giga
+    return np.maximum(share, np.int64(exemptfee_msat))
 
 
 def _ordered(arrays: dict[str, np.ndarray], names: tuple[str, ...]) -> tuple:
@@ -129,12 +172,17 @@ def _grow(arrays: dict[str, np.ndarray], names, needed: int) -> None:
 
 def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.ndarray,
              seed: int | None = None, mode: str | None = None, debug_invariants: bool = False,
-             unresponsive: np.ndarray | None = None, prefetch_routes: bool = True,
+             check_invariants: bool = True, unresponsive: np.ndarray | None = None,
+             adopters: np.ndarray | None = None, prefetch_routes: bool = True,
              reuse_potentials: bool = True, first_routes: dict[str, np.ndarray] | None = None,
              progress: Callable[[int, int], None] | None = None) -> SimulationResult:
     """Run one scenario: ``workload`` payments on ``network`` starting from ``balances``.
 
-    ``unresponsive`` (a mask over nodes) overrides the nodes drawn by ``engine.unresponsive_share``.
+    The result is checked against DESIGN.md 2.8's invariants (``check_invariants=False`` skips
+    that; ``debug_invariants`` also checks channel sums after every event) and an
+    :class:`InvariantViolation` raised when one is broken.
+    ``unresponsive`` (a mask over nodes) overrides the nodes drawn by ``engine.unresponsive_share``,
+    ``adopters`` those drawn by ``jit.adoption``.
     ``prefetch_routes=False`` computes every route when it is needed (same results, one core).
     ``reuse_potentials=False`` has every retry search forward afresh (same routes up to ties).
     ``first_routes`` replays given first routes instead of searching (see :func:`recorded_first_routes`);
@@ -145,6 +193,8 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
     mode = config.engine.mode if mode is None else mode
     n, m2 = network.n_nodes, network.n_directions
     workload = validate_workload(workload, network, source="workload")
+    params = engine_params(config, seed=seed, atomic=(mode == "atomic"),
+                           debug_invariants=debug_invariants, reuse_potentials=reuse_potentials)
     k = workload.height
     capacity = network.direction_capacity_msat()
     start_balance = np.asarray(balances, dtype=np.int64).copy()
@@ -155,15 +205,31 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
     reserve = capacity * config.engine.reserve_ppm // 1_000_000
     chan = {"balance_msat": start_balance.copy(), "inflight_msat": np.zeros(m2, np.int64),
             "inflight_count": np.zeros(m2, np.int32), "reserve_msat": reserve}
+    amount = workload["amount_msat"].to_numpy().astype(np.int64)
+    arrival = workload["t_arrival_s"].to_numpy().astype(np.float64)
+    rows = k + (max(64, k // 4) if config.jit.variant != "none" else 0)  # room for circles
+
+    def column(values, dtype, fill=0):
+        out = np.full(rows, fill, dtype)
+        out[:k] = values
+        return out
+
     pays = {
-        "src": workload["src"].to_numpy().astype(np.int32),
-        "dst": workload["dst"].to_numpy().astype(np.int32),
-        "amount_msat": workload["amount_msat"].to_numpy().astype(np.int64),
-        "t_arrival_s": workload["t_arrival_s"].to_numpy().astype(np.float64),
-        "status": np.zeros(k, np.int8), "reason": np.zeros(k, np.int8),
-        "attempts": np.zeros(k, np.int16), "fee_msat": np.zeros(k, np.int64),
-        "hops": np.zeros(k, np.int8), "t_done_s": np.full(k, np.nan),
-        "pay_first_in": np.full(k, -1, np.int32), "last_reason": np.zeros(k, np.int8),
+        "src": column(workload["src"].to_numpy(), np.int32),
+        "dst": column(workload["dst"].to_numpy(), np.int32),
+        "amount_msat": column(amount, np.int64), "t_start_s": column(arrival, np.float64),
+        "status": np.zeros(rows, np.int8), "reason": np.zeros(rows, np.int8),
+        "attempts": np.zeros(rows, np.int16), "fee_msat": np.zeros(rows, np.int64),
+        "hops": np.zeros(rows, np.int8), "t_done_s": np.full(rows, np.nan),
+        "pay_first_in": np.full(rows, -1, np.int32), "last_reason": np.zeros(rows, np.int8),
+        "kind": np.full(rows, lay.PAY_WORKLOAD, np.int8), "depth": np.zeros(rows, np.int8),
+        "last_hop": np.full(rows, -1, np.int64),
+        "budget_msat": column(fee_budget_msat(amount, config.sender.maxfeepercent,
+                                              config.sender.exemptfee_msat), np.int64),
+        "max_attempts": np.full(rows, config.sender.max_attempts, np.int16),
+        "deadline_s": column(arrival + config.sender.retry_for_s, np.float64),
+        "jit_event": np.full(rows, -1, np.int32), "jit_events": np.zeros(rows, np.int32),
+        "held_by": np.full(rows, -1, np.int32),
     }
     guess = max(64, 4 * k)
     attempts = {"payment": np.zeros(guess, np.int32), "number": np.zeros(guess, np.int16),
@@ -175,119 +241,134 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
               "route_cltv": np.zeros(8 * guess, np.int64)}
     know = {"know_head": np.full(n, -1, np.int32), "know_direction": np.zeros(guess, np.int64),
             "know_amount_msat": np.zeros(guess, np.int64), "know_time_s": np.zeros(guess),
-            "know_payment": np.zeros(guess, np.int32), "know_next": np.zeros(guess, np.int32)}
+            "know_payment": np.zeros(guess, np.int32), "know_next": np.zeros(guess, np.int32),
+            "know_newest": np.full(n, -1, np.int64)}
     htlcs = empty_htlc_table(8 * guess)
-    heap = {"keys": np.zeros(1024), "ties": np.zeros(1024, np.int64), "vals": np.zeros(1024, np.int64)}
-    nodes = {name: np.zeros(n, np.int64) for name in ev.NODE_FIELDS}
-    counters = np.zeros(len(ev.COUNTER_FIELDS), np.int64)
-    params = engine_params(config, seed=seed, atomic=(mode == "atomic"),
-                           debug_invariants=debug_invariants, reuse_potentials=reuse_potentials)
+    heap = {"keys": np.zeros(1024), "ties": np.zeros(1024, np.int64), "vals": np.zeros(1024, np.int64),
+            "clock": np.zeros(1)}
+    nodes = {name: np.zeros(n, np.int64) for name in lay.NODE_FIELDS}
+    jit_rows = 64 if config.jit.variant == "none" else max(64, k // 4)
+    jit = {name: np.zeros(jit_rows, dtype) for name, dtype in zip(lay.JIT_FIELDS, JIT_DTYPES)}
+    if adopters is None:
+        adopters = jit_adopters(network, config.jit.adoption, config.jit.adopters, seed)
+    jit_state = {"adopter": np.asarray(adopters, bool), "dir_earned_msat": np.zeros(m2, np.int64),
+                 "dir_rebalancing": np.zeros(m2, np.int32),
+                 "dir_rebalance_fees_msat": np.zeros(m2, np.int64)}
+    counters = np.zeros(len(lay.COUNTER_FIELDS), np.int64)
+    counters[lay.C_PAYMENTS] = counters[lay.C_WORKLOAD] = k
     graph = graph_arrays(network)
     topology = topology_arrays(network)
     if unresponsive is None:
         unresponsive = unresponsive_nodes(n, config.engine.unresponsive_share, seed)
     scratch = make_scratch(n, m2)
-    own_spendable = np.full(m2, -1, np.int64)
-    fail_amt = np.full(m2, NO_FAILURE, np.int64)
-    fail_age = np.full(m2, np.inf)
-    touched_dirs = np.zeros(m2, np.int64)
+    view = _view(m2)
     node_version = np.zeros(n, np.int64)
     blocks = numba.get_num_threads()
     block_scratch = tuple(np.stack([a] * blocks) for a in make_scratch(n, m2))
-    block_own = np.full((blocks, m2), -1, np.int64)
-    block_fail_amt = np.full((blocks, m2), NO_FAILURE, np.int64)
-    block_fail_age = np.full((blocks, m2), np.inf)
-    block_touched = np.zeros((blocks, m2), np.int64)
+    block_view = tuple(np.stack([a] * blocks) for a in _view(m2))
     claimed = np.zeros(1, np.int64)  # how far the blocks of a parallel kernel got in its items
     width = PREFETCH_WINDOW if prefetch_routes else 1
-    hop_cap = int(config.engine.max_hops) + 1
+    hop_cap = max(int(config.engine.max_hops), int(config.jit.max_circle_hops)) + 1
     prefetch = (np.zeros(3, np.int64), np.full(width, -1, np.int64), np.zeros(width, np.int64),
                 np.zeros(width, np.int64), np.zeros((width, hop_cap), np.int64),
                 np.zeros((width, hop_cap), np.int64), np.zeros((width, hop_cap), np.int64),
-                np.full(width, -1, np.int64))
+                np.full(width, -1, np.int64), np.full(width, np.nan))
     prefetched = 0
     if first_routes is not None:
         n_hops = first_routes["n_hops"]
-        prefetch = (np.array([0, k, 0], np.int64), np.full(k, ev.PINNED, np.int64),
+        prefetch = (np.array([0, k, 0], np.int64), np.full(k, lay.PINNED, np.int64),
                     np.where(n_hops > 0, ROUTE_OK, ROUTE_NONE).astype(np.int64), n_hops.astype(np.int64),
                     first_routes["direction"], first_routes["amount_msat"], first_routes["cltv"],
-                    np.full(k, -1, np.int64))
+                    np.full(k, -1, np.int64), np.full(k, np.nan))
     elif not prefetch_routes:
         prefetch[0][:2] = k, k  # an empty window past the last payment: nothing is ever prefetched
     slots = RETRY_SLOTS if prefetch_routes else 0  # no slot: every retry is searched live
-    retry = _ordered({
-        "retry_slot": np.full(k, -1, np.int32), "slot_attempt": np.zeros(slots, np.int64),
+    retry = {
+        "retry_slot": np.full(rows, -1, np.int32), "slot_attempt": np.zeros(slots, np.int64),
         "slot_time": np.zeros(slots),
         "slot_delivered": np.zeros(slots, np.int8), "slot_version": np.zeros(slots, np.int64),
         "slot_status": np.zeros(slots, np.int64), "slot_n_hops": np.zeros(slots, np.int64),
         **{name: np.zeros((slots, hop_cap), np.int64)
            for name in ("slot_direction", "slot_amount_msat", "slot_cltv")},
         "free_slots": np.arange(slots, dtype=np.int64), "pending_slots": np.zeros(slots, np.int64),
-    }, ev.RETRY_FIELDS)
-    counters[ev.C_FREE_SLOTS] = slots
+    }
+    counters[lay.C_FREE_SLOTS] = slots
     potentials = {"pot_payment": np.full(n, -1, np.int64)}
-    for prefix, rows in (("pot", n), ("live_pot", 1), ("slot_pot", slots), ("pre_pot", len(prefetch[1]))):
-        potentials[f"{prefix}_ints"], potentials[f"{prefix}_floats"] = make_potential(rows)
-    potentials = _ordered(potentials, ev.POTENTIAL_FIELDS)
+    for prefix, rows_ in (("pot", n), ("live_pot", 1), ("slot_pot", slots), ("pre_pot", len(prefetch[1]))):
+        potentials[f"{prefix}_ints"], potentials[f"{prefix}_floats"] = make_potential(rows_)
+    potentials = _ordered(potentials, lay.POTENTIAL_FIELDS)
     t_setup = time.perf_counter()
 
     while True:
+        state = (_ordered(chan, lay.CHANNEL_FIELDS), node_version, _ordered(pays, lay.PAYMENT_FIELDS),
+                 _ordered(attempts, lay.ATTEMPT_FIELDS), _ordered(routes, lay.ROUTE_FIELDS),
+                 _ordered(know, lay.KNOW_FIELDS))
         status = ev.run_events(
-            graph, topology, unresponsive, _ordered(chan, ev.CHANNEL_FIELDS), node_version,
-            _ordered(pays, ev.PAYMENT_FIELDS), _ordered(attempts, ev.ATTEMPT_FIELDS),
-            _ordered(routes, ev.ROUTE_FIELDS), _ordered(know, ev.KNOW_FIELDS),
-            _ordered(htlcs, HTLC_FIELDS), tuple(heap.values()), _ordered(nodes, ev.NODE_FIELDS),
-            counters, params, scratch, own_spendable, fail_amt, fail_age, touched_dirs, prefetch,
-            retry, potentials, CHUNK_EVENTS)
-        if status == ev.STATUS_DONE:
+            graph, topology, unresponsive, *state, _ordered(htlcs, HTLC_FIELDS),
+            _ordered(heap, lay.HEAP_FIELDS), _ordered(nodes, lay.NODE_FIELDS), counters, params,
+            scratch, view, prefetch, _ordered(retry, lay.RETRY_FIELDS), potentials,
+            _ordered(jit, lay.JIT_FIELDS), _ordered(jit_state, lay.JIT_STATE_FIELDS), CHUNK_EVENTS)
+        if status == lay.STATUS_DONE:
             break
-        if status in (ev.STATUS_PREFETCH, ev.STATUS_SPECULATE):
-            first_routes = status == ev.STATUS_PREFETCH
+        if status in (lay.STATUS_PREFETCH, lay.STATUS_SPECULATE):
+            first_routes = status == lay.STATUS_PREFETCH
             if first_routes:
-                first = int(counters[ev.C_NEXT_PAYMENT])
+                first = int(counters[lay.C_NEXT_PAYMENT])
                 prefetch[0][:2] = first, min(first + width, k)
                 prefetched += int(prefetch[0][1] - first)
-            ev.compute_ahead(graph, topology, _ordered(chan, ev.CHANNEL_FIELDS), node_version,
-                             _ordered(pays, ev.PAYMENT_FIELDS), _ordered(attempts, ev.ATTEMPT_FIELDS),
-                             _ordered(routes, ev.ROUTE_FIELDS), _ordered(know, ev.KNOW_FIELDS), params,
-                             block_scratch, block_own, block_fail_amt, block_fail_age, block_touched,
-                             claimed, prefetch, retry, counters, first_routes, potentials)
+            compute_ahead(graph, topology, *state[:3], state[3], state[4], state[5], params,
+                          block_scratch, block_view, claimed, prefetch,
+                          _ordered(retry, lay.RETRY_FIELDS), counters, first_routes, potentials)
             if not first_routes:
                 continue
-        if status == ev.STATUS_INVARIANT:
+        if status == lay.STATUS_INVARIANT:
             raise InvariantViolation(
-                f"channel {int(counters[ev.C_BAD_CHANNEL])}: balances and in-flight amounts no longer "
-                "add up to the capacity")
-        if status == ev.STATUS_NEED_SPACE:
-            _grow(htlcs, HTLC_FIELDS, int(counters[ev.C_HTLCS]) + CHUNK_EVENTS)
-            _grow(routes, routes.keys(), int(counters[ev.C_ROUTE]) + 64 * int(params[ev.P_MAX_HOPS]))
-            _grow(attempts, attempts.keys(), int(counters[ev.C_ATTEMPTS]) + CHUNK_EVENTS)
-            _grow(know, [k_ for k_ in know if k_ != "know_head"], int(counters[ev.C_KNOW]) + CHUNK_EVENTS)
-            _grow(heap, heap.keys(), int(counters[ev.C_HEAP]) + CHUNK_EVENTS)
+                f"channel {int(counters[lay.C_BAD_CHANNEL])}: balances and in-flight amounts no "
+                "longer add up to the capacity")
+        if status == lay.STATUS_NEED_SPACE:
+            _grow(htlcs, HTLC_FIELDS, int(counters[lay.C_HTLCS]) + CHUNK_EVENTS)
+            _grow(routes, routes.keys(), int(counters[lay.C_ROUTE]) + 64 * hop_cap)
+            _grow(attempts, attempts.keys(), int(counters[lay.C_ATTEMPTS]) + CHUNK_EVENTS)
+            _grow(know, [k_ for k_ in know if k_ not in ("know_head", "know_newest")], int(counters[lay.C_KNOW]) + CHUNK_EVENTS)
+            _grow(heap, ("keys", "ties", "vals"), int(counters[lay.C_HEAP]) + CHUNK_EVENTS)
+            _grow(pays, pays.keys(), int(counters[lay.C_PAYMENTS]) + 1024)
+            _grow(retry, ("retry_slot",), int(counters[lay.C_PAYMENTS]) + 1024)
+            _grow(jit, jit.keys(), int(counters[lay.C_JIT]) + 1024)
         if progress is not None:
-            progress(int(np.count_nonzero(pays["status"])), k)
+            progress(int(np.count_nonzero(pays["status"][:k])), k)
     if progress is not None:
         progress(k, k)
     t_run = time.perf_counter()
 
-    used = {name: arr[: int(counters[ev.C_HTLCS])] for name, arr in htlcs.items()}
-    state = {"capacity_msat": capacity, "start_balance_msat": start_balance, **chan, **pays,
-             **nodes, "htlcs": used, "graph": graph,
-             "route_table": {name: a[: int(counters[ev.C_ROUTE])] for name, a in routes.items()},
-             "attempt_table": {name: a[: int(counters[ev.C_ATTEMPTS])]
+    n_pay = int(counters[lay.C_PAYMENTS])
+    used = {name: arr[: int(counters[lay.C_HTLCS])] for name, arr in htlcs.items()}
+    state = {"capacity_msat": capacity, "start_balance_msat": start_balance, **chan,
+             **{name: arr[:n_pay] for name, arr in pays.items()}, "n_workload": k,
+             **nodes, "htlcs": used, "graph": graph, "adopter": jit_state["adopter"],
+             "route_table": {name: a[: int(counters[lay.C_ROUTE])] for name, a in routes.items()},
+             "attempt_table": {name: a[: int(counters[lay.C_ATTEMPTS])]
                                for name, a in attempts.items()},
-             "events": int(counters[ev.C_EVENTS])}
-    result = _tables(network, workload, state)
+             "jit_table": {name: a[: int(counters[lay.C_JIT])] for name, a in jit.items()},
+             "events": int(counters[lay.C_EVENTS])}
+    result = _tables(network, workload, state, config.jit.variant)
     result.timings = {"setup_s": t_setup - t0, "simulate_s": t_run - t_setup,
                       "collect_s": time.perf_counter() - t_run, "events": state["events"],
-                      "route_searches": int(counters[ev.C_SEARCHES]),
+                      "route_searches": int(counters[lay.C_SEARCHES]),
                       "prefetched_routes": prefetched,
-                      "prefetched_routes_used": int(counters[ev.C_PREFETCH_USED]),
-                      "prefetched_routes_revalidated": int(counters[ev.C_REVALIDATED]),
-                      "potentials_reused": int(counters[ev.C_REUSED]),
-                      "speculated_retries": int(counters[ev.C_SPECULATED]),
-                      "speculated_retries_used": int(counters[ev.C_SPECULATED_USED])}
+                      "prefetched_routes_used": int(counters[lay.C_PREFETCH_USED]),
+                      "prefetched_routes_revalidated": int(counters[lay.C_REVALIDATED]),
+                      "potentials_reused": int(counters[lay.C_REUSED]),
+                      "speculated_retries": int(counters[lay.C_SPECULATED]),
+                      "speculated_retries_used": int(counters[lay.C_SPECULATED_USED])}
+    if check_invariants:
+        invariants.check(result, network)
     return result
+
+
+def _view(m2: int) -> tuple:
+    """A sender's view for its searches (order of VIEW_FIELDS), empty."""
+    return (np.full(m2, -1, np.int64), np.full(m2, NO_FAILURE, np.int64),
+            np.full(m2, NO_FAILURE, np.int64), np.full(m2, np.inf), np.zeros(m2, np.int64))
 
 
 def recorded_first_routes(result: SimulationResult, max_hops: int) -> dict[str, np.ndarray]:
@@ -311,39 +392,79 @@ def recorded_first_routes(result: SimulationResult, max_hops: int) -> dict[str, 
     return out
 
 
-def node_funds(network: Network, per_direction_msat: np.ndarray) -> np.ndarray:
-    """Sum of each node's own side of its channels, exactly in int64."""
-    out = np.zeros(network.n_nodes, np.int64)
-    np.add.at(out, network.dir_src, per_direction_msat)
-    return out
+def _last_attempt(attempt_payment: np.ndarray, n_payments: int) -> np.ndarray:
+    """Each payment's last attempt (-1: none); attempts are numbered in the order they started."""
+    last = np.full(n_payments, -1, np.int64)
+    np.maximum.at(last, attempt_payment.astype(np.int64), np.arange(attempt_payment.shape[0]))
+    return last
 
 
-def _tables(network: Network, workload: pl.DataFrame, st: dict) -> SimulationResult:
-    status = st["status"]
-    succeeded = status == ev.SUCCEEDED
-    amount = st["amount_msat"]
-    fee = st["fee_msat"]
-    reasons = np.array(ev.REASON_NAMES, dtype=object)[st["reason"]]
+def _jit_events(st: dict, variant: str, last_attempt: np.ndarray) -> pl.DataFrame:
+    """One row per JIT decision, with what became of its circle."""
+    j = st["jit_table"]
+    circle = j["jit_circle"].astype(np.int64)
+    has = circle >= 0
+    c = np.where(has, circle, 0)
+    att = st["attempt_table"]
+    circle_last = last_attempt[c]
+    hops = np.where(has & (circle_last >= 0), att["n_hops"][np.maximum(circle_last, 0)], 0)
+    settled_circle = has & (st["status"][c] == lay.SUCCEEDED)
+    return pl.DataFrame({
+        "t_s": j["jit_t_s"], "node": j["jit_node"], "payment": j["jit_payment"],
+        "attempt": j["jit_attempt"], "depth": j["jit_depth"], "direction": j["jit_direction"],
+        "shortfall_msat": j["jit_shortfall_msat"], "amount_msat": j["jit_amount_msat"],
+        "variant": pl.Series([variant] * circle.shape[0], dtype=pl.Utf8),
+        "budget_msat": j["jit_budget_msat"],
+        "circles_tried": np.where(has, st["attempts"][c], 0).astype(np.int16),
+        "circle_hops": hops.astype(np.int8),
+        "cost_msat": np.where(settled_circle, st["fee_msat"][c], 0),
+        "outcome": pl.Series(np.array(lay.OUTCOME_NAMES, dtype=object)[j["jit_outcome"]].tolist(),
+                             dtype=pl.Utf8),
+        "forwarded": j["jit_forwarded"].astype(bool), "needed": j["jit_needed"].astype(bool),
+        "lockup": j["jit_lockup"].astype(bool),
+        "payment_settled": st["status"][j["jit_payment"]] == lay.SUCCEEDED,
+        "circle": circle.astype(np.int32), "t_done_s": j["jit_t_done_s"],
+    })
+
+
+def _tables(network: Network, workload: pl.DataFrame, st: dict, variant: str) -> SimulationResult:
+    k = st["n_workload"]
+    status = st["status"][:k]
+    succeeded = status == lay.SUCCEEDED
+    amount = st["amount_msat"][:k]
+    fee = st["fee_msat"][:k]
+    reasons = np.array(lay.REASON_NAMES, dtype=object)[st["reason"][:k]]
+    last_attempt = _last_attempt(st["attempt_table"]["payment"], st["status"].shape[0])
+    jit_events = _jit_events(st, variant, last_attempt)
+    rescued = np.zeros(k, bool)
+    used = jit_events.filter(pl.col("forwarded") & (pl.col("payment") < k))
+    p = used["payment"].to_numpy()
+    rescued[p[used["attempt"].to_numpy() == last_attempt[p]]] = True
     payments = pl.DataFrame({
         "id": workload["id"].to_numpy(),
-        "src": st["src"], "dst": st["dst"], "amount_msat": amount,
-        "t_arrival_s": st["t_arrival_s"],
+        "src": st["src"][:k], "dst": st["dst"][:k], "amount_msat": amount,
+        "t_arrival_s": workload["t_arrival_s"].to_numpy(), "t_start_s": st["t_start_s"][:k],
         "succeeded": succeeded,
         "failure_reason": pl.Series(reasons.tolist(), dtype=pl.Utf8).replace("", None),
-        "attempts": st["attempts"], "hops": st["hops"],
+        "attempts": st["attempts"][:k], "hops": st["hops"][:k],
         "fee_msat": fee,
-        "fee_ppm": np.where(succeeded, fee * 1e6 / amount, np.nan),
-        "t_done_s": st["t_done_s"],
-        "completion_s": st["t_done_s"] - st["t_arrival_s"],
+        "fee_ppm": pl.Series(np.where(succeeded, fee * 1e6 / amount, np.nan)).fill_nan(None),
+        "t_done_s": st["t_done_s"][:k],
+        "completion_s": st["t_done_s"][:k] - st["t_start_s"][:k],
+        "jit_events": st["jit_events"][:k], "jit_rescued": rescued & succeeded,
     })
+    earned, rebalance_fees = st["fees_earned_msat"], st["rebalance_fees_msat"]
     nodes = pl.DataFrame({
         "node": np.arange(network.n_nodes, dtype=np.int32),
         "pubkey": network.pubkey.tolist(), "alias": network.alias.tolist(),
-        "fees_earned_msat": st["fees_earned_msat"], "fees_paid_msat": st["fees_paid_msat"],
+        "fees_earned_msat": earned, "fees_paid_msat": st["fees_paid_msat"],
         "sent_msat": st["sent_msat"], "received_msat": st["received_msat"],
-        "forwards": st["forwards"],
-        "funds_start_msat": node_funds(network, st["start_balance_msat"]),
-        "funds_end_msat": node_funds(network, st["balance_msat"]),
+        "forwards": st["forwards"], "jit_adopter": st["adopter"],
+        "jit_events": np.bincount(jit_events["node"].to_numpy(), minlength=network.n_nodes),
+        "rebalances": st["rebalances"], "rebalance_fees_msat": rebalance_fees,
+        "net_fees_msat": earned - rebalance_fees,
+        "funds_start_msat": network.node_funds(st["start_balance_msat"]),
+        "funds_end_msat": network.node_funds(st["balance_msat"]),
     })
     b0, b1 = st["start_balance_msat"], st["balance_msat"]
     channels = pl.DataFrame({
@@ -362,13 +483,13 @@ def _tables(network: Network, workload: pl.DataFrame, st: dict) -> SimulationRes
         **{name: h[name] for name in ("direction", "amount_msat", "cltv_expiry", "t_added_s",
                                        "t_resolved_s", "funds")},
     })
-    summary = summarize(payments)
+    summary = summarize(payments, jit_events, nodes)
     return SimulationResult(payments=payments, nodes=nodes, channels=channels, summary=summary,
-                            htlcs=htlcs, state=st)
+                            htlcs=htlcs, jit_events=jit_events, state=st)
 
 
-def summarize(payments: pl.DataFrame) -> pl.DataFrame:
-    """One row of headline numbers over a payments table."""
+def summarize(payments: pl.DataFrame, jit_events: pl.DataFrame, nodes: pl.DataFrame) -> pl.DataFrame:
+    """One row of headline numbers over a run's tables."""
     ok = payments.filter(pl.col("succeeded"))
     row = {
         "payments": payments.height,
@@ -383,6 +504,12 @@ def summarize(payments: pl.DataFrame) -> pl.DataFrame:
         "volume_succeeded_msat": int(ok["amount_msat"].sum()),
         "fees_msat": int(ok["fee_msat"].sum()),
     }
-    for reason in ev.REASON_NAMES[1:]:
+    for reason in lay.REASON_NAMES[1:]:
         row[f"failed_{reason}"] = int((payments["failure_reason"] == reason).sum())
+    row["jit_events"] = jit_events.height
+    for outcome in lay.OUTCOME_NAMES[1:]:
+        row[f"jit_{outcome}"] = int((jit_events["outcome"] == outcome).sum())
+    row["jit_rescued"] = int(payments["jit_rescued"].sum())
+    row["jit_lockups"] = int(jit_events["lockup"].sum())
+    row["rebalance_fees_msat"] = int(nodes["rebalance_fees_msat"].sum())
     return pl.DataFrame([row])

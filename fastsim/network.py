@@ -134,6 +134,12 @@ class Network:
     def direction_capacity_msat(self) -> np.ndarray:
         return np.repeat(self.capacity_msat, 2)
 
+    def node_funds(self, per_direction_msat: np.ndarray) -> np.ndarray:
+        """Sum of each node's own side of its channels, exactly in int64."""
+        out = np.zeros(self.n_nodes, np.int64)
+        np.add.at(out, self.dir_src, per_direction_msat)
+        return out
+
     def __repr__(self) -> str:
         return f"Network(nodes={self.n_nodes}, channels={self.n_channels}, source={self.source!r})"
 

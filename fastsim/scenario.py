@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from fastsim import invariants
 from fastsim.engine import SimulationResult, simulate
 from fastsim.importers import load_network
 from fastsim.liquidity import initial_balances
@@ -72,9 +71,8 @@ def run_scenario(config, *, network: Network | None = None, check_invariants: bo
     scenario = prepare(config, network=network)
     result = simulate(scenario.network, scenario.workload, config, balances=scenario.balances,
                       seed=scenario.info["seeds"]["engine"], debug_invariants=debug_invariants,
+                      check_invariants=check_invariants,
                       progress=progress)
-    if check_invariants:
-        invariants.check(result, scenario.network)
     run_info = {"config": config.to_dict(), "seed": config.seed, **scenario.info,
                 "invariants_checked": check_invariants}
     run_info["timings"] = {**scenario.info["timings"], **result.timings}

@@ -173,18 +173,29 @@ def naive_funds_array(table: AssociationTable, n_htlcs: int) -> np.ndarray:
     return out
 
 
-def known_failures(records, sender, payment, now, *, half_life, remember, lnd, forget_after,
-                   n_directions):
-    """What a sender's search reads of its failure records ``(sender, payment, direction,
-    amount, time)``: its payment's own always, others' while they count; the lowest failed amount
-    and the youngest age per direction."""
-    fail_amt = np.full(n_directions, NO_FAILURE, np.int64)
-    fail_age = np.full(n_directions, np.inf)
+def known_failures(records, node, payment, now, *, half_life, remember, lnd, forget_after,
+                   capacity):
+    """What a node's search reads of its failure records ``(node, payment, direction, amount,
+    time)``, in any order: its payment's own always, at their amounts; others' while younger than
+    ``forget_after`` half-lives, their bound relaxed toward the capacity by the half-life (fee and
+    probability models) or at their amounts (lnd's). Per direction the lowest bound, the lowest of
+    the payment's own amounts (for the forward bounds) and the youngest age."""
+    fail_amt = np.full(len(capacity), NO_FAILURE, np.int64)
+    fwd_fail_amt = fail_amt.copy()
+    fail_age = np.full(len(capacity), np.inf)
     for s, q, e, amount, time in records:
+        if s != node:
+            continue
         age = max(now - time, 0.0)
-        counts = q == payment or (remember and (age <= forget_after * half_life if lnd
-                                                else age < half_life))
-        if s == sender and counts:
+        if q == payment:
             fail_amt[e] = min(fail_amt[e], amount)
-            fail_age[e] = min(fail_age[e], age)
-    return fail_amt, fail_age
+            fwd_fail_amt[e] = min(fwd_fail_amt[e], amount)
+        elif remember and age <= forget_after * half_life:
+            bound = amount
+            if not lnd and amount < capacity[e]:
+                bound = capacity[e] - int((capacity[e] - amount) * 0.5 ** (age / half_life))
+            fail_amt[e] = min(fail_amt[e], bound)
+        else:
+            continue
+        fail_age[e] = min(fail_age[e], age)
+    return fail_amt, fwd_fail_amt, fail_age

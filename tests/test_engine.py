@@ -99,6 +99,22 @@ def test_cltv_limit():
     assert res.htlcs.height == 0
 
 
+def test_hop_limit_is_its_own_reason():
+    net = net_from(4, [(0, 1), (1, 2), (2, 3)], ppm=[100] * 6)
+    res = run(net, [(0.0, 0, 3, 1_000_000)], [CAP // 2] * 6, **{"engine.max_hops": 2})
+    assert res.payments["failure_reason"][0] == "max_hops" and res.htlcs.height == 0
+    assert run(net, [(0.0, 0, 3, 1_000_000)], [CAP // 2] * 6).payments["succeeded"][0]
+
+
+def test_fee_budget_is_exact_in_integer_msat():
+    """0.7% of 181,295,323,000 msat is 1,269,067,261.1 msat; in floating point it came to
+    1,269,067,260.9999, one msat short of a route that costs exactly the budget."""
+    cap = 10**12
+    net = net_from(3, [(0, 1), (1, 2)], ppm=[0] * 4, base=1_269_067_261, cap=cap)
+    res = run(net, [(0.0, 0, 2, 181_295_323_000)], [cap // 2] * 4, **{"sender.maxfeepercent": 0.7})
+    assert res.payments["succeeded"][0] and res.payments["fee_msat"][0] == 1_269_067_261
+
+
 def test_fee_budget():
     net = net_from(3, [(0, 1), (1, 2)], ppm=[100, 100, 50_000, 50_000])
     res = run(net, [(0.0, 0, 2, 100_000_000)], [CAP // 2] * 4)
@@ -145,7 +161,7 @@ def test_retry_for_timeout_stops_retrying_and_releases_locks():
     balances[2], balances[3] = 50_000_000, CAP - 50_000_000
     res = run(net, [(0.0, 0, 2, 100_000_000)], balances, **{"sender.retry_for_s": 0.2})
     p = res.payments.row(0, named=True)
-    assert not p["succeeded"] and p["failure_reason"] == "timeout"
+    assert not p["succeeded"] and p["failure_reason"] == "retry_timeout"
     assert not res.state["inflight_msat"].any() and not res.state["inflight_count"].any()
     assert res.state["balance_msat"].tolist() == balances
 
@@ -167,7 +183,7 @@ def test_unresponsive_receiver_fails_with_timeout():
     res = run(net, [(0.0, 0, 2, 1_000_000)], [CAP // 2] * 4, unresponsive=[2],
               **{"sender.retry_for_s": 1000.0})
     p = res.payments.row(0, named=True)
-    assert not p["succeeded"] and p["failure_reason"] == "timeout"
+    assert not p["succeeded"] and p["failure_reason"] == "htlc_timeout"
     assert p["completion_s"] == pytest.approx(600.2)  # timeout at node 1, fail back to node 0
     assert not res.state["inflight_count"].any()
 
@@ -299,21 +315,23 @@ def test_a_retry_reuses_its_first_search_potential_only_while_no_cost_fell(rows,
     assert retried["succeeded"] and retried["attempts"] == 2 and retried["fee_msat"] == 41_000
 
 
-def test_a_retry_does_not_reuse_a_potential_that_counted_a_record_aged_out_since():
+def test_a_retry_reuses_its_potential_while_another_payments_record_fades():
     """The first payment fails at node 1 (1 -> 2 short) and retries over 3. The second, at 0.25 s,
-    avoids node 1 for that record and fails at 3 (3 -> 2 now short). Its retry at 0.45 s: with a
-    half-life of 0.2 s the record has aged out since its first search, which priced it, so it
-    searches forward afresh; only the first payment's retry reuses a potential."""
+    avoids node 1 for that record and fails at 3 (3 -> 2 now short). Its retry at 0.45 s, with a
+    half-life of 0.2 s, sees that record faded: its forward bounds never priced it (they see only
+    the payment's own failures), so both retries reuse their potentials and find the routes a
+    fresh search finds."""
     net = net_from(**DIAMOND)
     balances = ([CAP // 2] * 2 + [50_000_000, CAP - 50_000_000] + [CAP // 2] * 2
                 + [150_000_000, CAP - 150_000_000])
     rows = [(0.0, 0, 2, 100_000_000), (0.25, 0, 2, 100_000_000)]
     res = run(net, rows, balances, **{"sender.penalty_half_life_s": 0.2})
     assert res.payments["attempts"].to_list() == [2, 2]
-    assert res.timings["potentials_reused"] == 1
+    assert res.timings["potentials_reused"] == 2
     fresh = simulate(net, workload(rows), cfg(**{"sender.penalty_half_life_s": 0.2}),
-                     balances=np.array(balances), reuse_potentials=False)
-    assert res.payments.equals(fresh.payments) and res.htlcs.equals(fresh.htlcs)
+                     balances=np.array(balances, np.int64), reuse_potentials=False)
+    assert fresh.timings["potentials_reused"] == 0
+    assert fresh.payments.equals(res.payments) and fresh.htlcs.equals(res.htlcs)
 
 
 def test_simulate_rejects_inconsistent_balances_and_workloads():
@@ -387,3 +405,45 @@ def test_results_do_not_depend_on_the_number_of_threads_on_the_2026_snapshot(dat
     one, many = results
     assert one.payments.equals(many.payments) and one.htlcs.equals(many.htlcs)
     assert one.channels.equals(many.channels)
+
+
+@pytest.mark.parametrize("mode", ["event", "atomic"])
+def test_a_payment_never_reads_failures_from_its_simulated_future(mode):
+    """Payment 0 (1.0 s) routes into unresponsive node 1 and learns so when its HTLC times out
+    at 5.0 s; payment 1 (1.1 s) fails at node 3 for liquidity; payment 2 (5.3 s) must see payment
+    0's record and avoid node 1. Atomic mode used to start payment 1 at 1.1 s, after payment 0
+    had ended at 5.4 s: payment 1 read a record from its future, and its own record (1.3 s), put
+    at the head of the newest-first list, ended payment 2's walk before it reached payment 0's.
+    Now atomic mode starts a payment no earlier than the previous one ended."""
+    net = net_from(4, [(0, 1), (1, 2), (0, 3), (3, 2)], ppm=[100, 100, 100, 100, 300, 300, 300, 300])
+    balances = [CAP // 2] * 4 + [900_000_000, 100_000_000, 500_000_000, 500_000_000]
+    rows = [(1.0, 0, 2, 100_000_000), (1.1, 0, 2, 600_000_000), (5.3, 0, 2, 100_000_000)]
+    res = run(net, rows, balances, unresponsive=[1], **{
+        "engine.mode": mode, "sender.cost_model": "fee", "sender.penalty_half_life_s": 4.0,
+        "engine.htlc_timeout_s": 4.0})
+    p = res.payments
+    assert p["succeeded"].to_list() == [True, False, True]
+    assert p["attempts"][2] == 1
+    if mode == "atomic":
+        assert (p["t_start_s"][1:].to_numpy() >= p["t_done_s"][:-1].to_numpy()).all()
+        assert p["t_start_s"][1] == pytest.approx(5.4)
+    else:
+        assert p["t_start_s"].to_list() == p["t_arrival_s"].to_list()
+
+
+def test_a_slot_refusal_teaches_only_what_its_message_says():
+    """Payment 0 (node 4 -> 5, unresponsive) keeps the one HTLC slot of 1 -> 2 busy. Payment 1
+    (100k sat) is refused there for lack of slots and retries over 3. The message it got back is
+    BOLT #4's temporary_channel_failure for 100k sat, as for liquidity: payment 2 (50k sat) may
+    still try node 1, and does, where it would not had the sender been told 'no slot'."""
+    net = net_from(6, [(0, 1), (1, 2), (0, 3), (3, 2), (4, 1), (2, 5)],
+                   ppm=[100, 100, 100, 100, 300, 300, 300, 300, 100, 100, 100, 100])
+    rows = [(0.0, 4, 5, 10_000_000), (0.5, 0, 2, 100_000_000), (1.0, 0, 2, 50_000_000)]
+    res = run(net, rows, [CAP // 2] * 12, unresponsive=[5], **{
+        "engine.max_accepted_htlcs": 1, "sender.cost_model": "fee", "engine.htlc_timeout_s": 30.0,
+        "sender.retry_for_s": 100.0})
+    p = res.payments
+    assert p["succeeded"].to_list() == [False, True, True]
+    assert p["attempts"].to_list()[1:] == [2, 2]
+    first_hops = res.htlcs.filter((pl.col("payment") == 2) & (pl.col("hop") == 0))["direction"]
+    assert first_hops.to_list() == [0, 4]  # 0 -> 1 (refused again for the slot), then 0 -> 3

@@ -15,7 +15,12 @@ knowledge as the backward one: gossip, the sender's own balances and its failure
 retry may instead reuse the forward potential its payment's earlier search kept (``reuse``), when
 the caller knows no cost it priced has fallen since.
 
-Tuples of arrays are passed in the orders of ``GRAPH_FIELDS`` and ``SCRATCH_FIELDS``.
+A search takes its inputs in a few bundles: ``graph`` and ``scratch`` (tuples of arrays in the
+orders of ``GRAPH_FIELDS`` and ``SCRATCH_FIELDS``), the sender's ``view`` (its own spendable
+balances, what its failures taught it: the bound a failed direction's liquidity stays below for the
+search and for the forward bounds, and the failures' ages), the cost ``model`` (``MODEL_FIELDS``),
+the ``limits`` (``LIMIT_FIELDS``), the ``route`` arrays it writes, and the forward ``potential``
+(``POTENTIAL_ARGS``).
 """
 
 import math
@@ -36,6 +41,10 @@ SCRATCH_FIELDS = ("dist", "amt", "prob", "hops", "cltv", "next_dir", "mark", "to
                   "heap_keys", "heap_ties", "heap_vals", "bound", "bound_mark", "bound_touched",
                   "bound_heap_keys", "bound_heap_ties", "bound_heap_vals")
 
+MODEL_FIELDS = ("cost_model", "mu", "apriori", "half_life_s", "attempt_cost_msat", "attempt_cost_ppm")
+LIMIT_FIELDS = ("fee_budget_msat", "max_hops", "max_cltv", "final_cltv")
+POTENTIAL_ARGS = ("reuse", "kept_ints", "kept_floats", "out_ints", "out_floats")
+
 COST_FEE = 0
 COST_LND = 1
 COST_PROBABILITY = 2
@@ -45,6 +54,7 @@ ROUTE_OK = 0
 ROUTE_NONE = 1
 ROUTE_FEE_BUDGET = 2
 ROUTE_CLTV = 3
+ROUTE_MAX_HOPS = 4
 
 NO_FAILURE = np.iinfo(np.int64).max
 LND_MIN_HOP_PROBABILITY = 0.01  # hops below this are skipped, as lnd's minimum route probability
@@ -102,43 +112,39 @@ UNLIMITED = np.int64(1 << 60)  # a numpy scalar: a Python literal argument compi
 
 
 @njit
-def find_route(source, target, amount_msat, graph, own_spendable, fail_amt, fail_age_s,
-               cost_model, mu, apriori, half_life_s, attempt_cost_msat, attempt_cost_ppm,
-               fee_budget_msat, max_hops, max_cltv, final_cltv, scratch, route_dir, route_amt,
-               route_cltv, reuse, kept_ints, kept_floats, out_ints, out_floats):
+def find_route(source, target, amount_msat, graph, view, model, limits, scratch, route, potential):
     """Cheapest route ``source -> target`` for ``amount_msat`` on the sender's knowledge.
 
-    With ``reuse``, the forward potential in ``kept_*`` stands in for the forward search: the
-    caller vouches that no cost it priced has fallen since (it is then a consistent lower bound,
-    and the route the same up to ties). A route found otherwise leaves its search's potential in
-    ``out_*`` (count -1 if it settled more than POTENTIAL_NODES).
+    ``view``: ``own_spendable[e]`` is the sender's spendable amount on its own direction e (-1
+    elsewhere or when e has no free HTLC slot); remote direction e is excluded for amounts >=
+    ``fail_amt[e]`` under the fee and probability models (the probability model also bounds its
+    liquidity below it), and under lnd's model that failure lowers its probability; the forward
+    bounds read ``fwd_fail_amt`` instead, which may know less (see ``_bound_step``).
 
-    ``own_spendable[e]`` is the sender's spendable amount on its own direction e (-1 elsewhere or
-    when e has no free HTLC slot). Remote direction e is excluded for amounts >= ``fail_amt[e]``
-    under the fee and probability models; under lnd's model that failure lowers its probability.
-    Writes the route into ``route_*`` (hop order, amounts and CLTV expiries of each hop's HTLC) and
-    returns (n_hops, status). When the fee budget or the CLTV limit cut the search short, a second
-    search without them tells whether a route exists beyond them (status FEE_BUDGET or CLTV) or
-    not at all (NONE), and returns that route if it happens to respect both.
+    With ``potential``'s ``reuse``, the forward potential in ``kept_*`` stands in for the forward
+    search: the caller vouches that no cost it priced has fallen since (it is then a consistent
+    lower bound, and the route the same up to ties). A route found otherwise leaves its search's
+    potential in ``out_*`` (count -1 if it settled more than POTENTIAL_NODES).
+
+    Writes the route into ``route`` (hop order, amounts and CLTV expiries of each hop's HTLC) and
+    returns (n_hops, status). When the fee budget, the CLTV limit or the hop limit cut the search
+    short, a second search without the budget and the CLTV limit tells which stood in the way
+    (status FEE_BUDGET, CLTV or MAX_HOPS) or that no route exists at all (NONE), and returns that
+    route if it happens to respect them all.
     """
-    n_hops, pruned_budget, pruned_cltv = _search(
-        source, target, amount_msat, graph, own_spendable, fail_amt, fail_age_s, cost_model, mu,
-        apriori, half_life_s, attempt_cost_msat, attempt_cost_ppm, fee_budget_msat, max_hops,
-        max_cltv, final_cltv, scratch, route_dir, route_amt, route_cltv, reuse, kept_ints,
-        kept_floats, out_ints, out_floats)
+    fee_budget_msat, max_hops, max_cltv, final_cltv = limits
+    route_dir, route_amt, route_cltv = route
+    n_hops, pruned = _search(source, target, amount_msat, graph, view, model, fee_budget_msat,
+                             max_hops, max_cltv, final_cltv, scratch, route, potential)
     if n_hops > 0:
         return n_hops, ROUTE_OK
-    if not (pruned_budget or pruned_cltv) or not _reachable(
-            source, target, amount_msat, graph, own_spendable, fail_amt, cost_model, scratch):
+    if not pruned or not _reachable(source, target, amount_msat, graph, view, model[0], scratch):
         return 0, ROUTE_NONE
-    n_hops, _, too_long = _search(
-        source, target, amount_msat, graph, own_spendable, fail_amt, fail_age_s, cost_model, mu,
-        apriori, half_life_s, attempt_cost_msat, attempt_cost_ppm, UNLIMITED, max_hops, UNLIMITED,
-        final_cltv, scratch, route_dir, route_amt, route_cltv, reuse, kept_ints, kept_floats,
-        out_ints, out_floats)
+    n_hops, pruned = _search(source, target, amount_msat, graph, view, model, UNLIMITED, max_hops,
+                             UNLIMITED, final_cltv, scratch, route, potential)
     if n_hops == 0:
         # only the hop limit can still cut this search: then routes were too long to be used
-        return 0, ROUTE_CLTV if too_long else ROUTE_NONE
+        return 0, ROUTE_MAX_HOPS if pruned else ROUTE_NONE
     if route_amt[0] - amount_msat > fee_budget_msat:
         return 0, ROUTE_FEE_BUDGET
     if route_cltv[0] > max_cltv:
@@ -147,9 +153,10 @@ def find_route(source, target, amount_msat, graph, own_spendable, fail_amt, fail
 
 
 @njit
-def _reachable(source, target, amount_msat, graph, own_spendable, fail_amt, cost_model, scratch):
+def _reachable(source, target, amount_msat, graph, view, cost_model, scratch):
     """Whether any path could carry the payment, judged leniently (every hop carries at least the
     amount, so only upper limits exclude a hop): a cheap breadth-first test before a second search."""
+    own_spendable, fail_amt = view[0], view[1]
     in_ptr, in_dir, in_src, in_capacity_msat, in_htlc_max_msat = (graph[0], graph[1], graph[2],
                                                                    graph[3], graph[8])
     mark, touched, queue = scratch[6], scratch[7], scratch[10]
@@ -190,8 +197,10 @@ def _reachable(source, target, amount_msat, graph, own_spendable, fail_amt, cost
 def _bound_step(source, amount_msat, graph, own_spendable, fail_amt, cost_model, mu, lnd_hop_cost,
                 scratch, size, n_touched):
     """Settle the forward search's next node: its least cost from the sender, every hop priced at
-    ``amount_msat``. Returns (heap size, touched count, directions scanned); afterwards the heap top
-    (if any) is unsettled, so its key is the forward search's radius."""
+    ``amount_msat`` with the failures in ``fail_amt`` (those that stay until the payment ends, so
+    that a retry may reuse the bounds while others fade). Returns (heap size, touched count,
+    directions scanned); afterwards the heap top (if any) is unsettled, so its key is the forward
+    search's radius."""
     fwd_ptr, fwd_dir, fwd_dst, fwd_capacity, fwd_fee_base, fwd_fee_rate, fwd_htlc_max = graph[10:17]
     bound, bound_mark, bound_touched, keys, ties, vals = scratch[11:17]
     u = vals[0]
@@ -271,15 +280,17 @@ def _keep_potential(bound, bound_mark, bound_touched, n_bound_touched, radius, o
 
 
 @njit
-def _search(source, target, amount_msat, graph, own_spendable, fail_amt, fail_age_s, cost_model,
-            mu, apriori, half_life_s, attempt_cost_msat, attempt_cost_ppm, fee_budget_msat,
-            max_hops, max_cltv, final_cltv, scratch, route_dir, route_amt, route_cltv, reuse,
-            kept_ints, kept_floats, out_ints, out_floats):
-    """One backwards A* search; returns (n_hops or 0, pruned by the budget, pruned by CLTV/hops)."""
+def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, max_hops, max_cltv,
+            final_cltv, scratch, route, potential):
+    """One backwards A* search; returns (n_hops or 0, whether a limit pruned it)."""
     (in_ptr, in_dir, in_src, in_capacity_msat, in_fee_base_msat, in_fee_rate_ppm, in_cltv_delta,
      in_htlc_min_msat, in_htlc_max_msat, dir_dst) = graph[:10]
     dist, amt, prob, hops, cltv, next_dir, mark, touched, heap_keys, heap_ties, heap_vals = scratch[:11]
     bound, bound_mark, bound_touched, bound_keys, bound_ties, bound_vals = scratch[11:17]
+    own_spendable, fail_amt, fwd_fail_amt, fail_age_s = view[0], view[1], view[2], view[3]
+    cost_model, mu, apriori, half_life_s, attempt_cost_msat, attempt_cost_ppm = model
+    reuse, kept_ints, kept_floats, out_ints, out_floats = potential
+    route_dir, route_amt, route_cltv = route
     n_touched = 0
     attempt_cost = attempt_cost_msat + (amount_msat * attempt_cost_ppm) / 1e6
 
@@ -316,15 +327,14 @@ def _search(source, target, amount_msat, graph, own_spendable, fail_amt, fail_ag
     touched[n_touched] = target
     n_touched += 1
     size = heap_push(heap_keys, heap_ties, heap_vals, EMPTY, 0.0, target, target)
-    pruned_budget = False
-    pruned_cltv = False
+    pruned = False
     found = False
     while size > 0:
         # the forward search takes about a third of the scans: its bounds pay off early
         if bound_size > 0 and 2 * bound_scans <= scans:
             bound_size, n_bound_touched, scanned = _bound_step(
-                source, amount_msat, graph, own_spendable, fail_amt, cost_model, mu, lnd_hop_cost,
-                scratch, bound_size, n_bound_touched)
+                source, amount_msat, graph, own_spendable, fwd_fail_amt, cost_model, mu,
+                lnd_hop_cost, scratch, bound_size, n_bound_touched)
             bound_scans += scanned
             # the sender reaches no unsettled node: those are unreachable and bounded by infinity
             radius = bound_keys[0] if bound_size > 0 else np.inf
@@ -346,7 +356,7 @@ def _search(source, target, amount_msat, graph, own_spendable, fail_amt, fail_ag
             found = True
             break
         if hops[u] >= max_hops:
-            pruned_cltv = True
+            pruned = True
             continue
         hop_amount = amt[u]
         scans += in_ptr[u + 1] - in_ptr[u]
@@ -378,11 +388,8 @@ def _search(source, target, amount_msat, graph, own_spendable, fail_amt, fail_ag
                 fee = forward_fee(in_fee_base_msat[k], in_fee_rate_ppm[k], hop_amount)
                 new_cltv = cltv[u] + in_cltv_delta[k]
             new_amt = hop_amount + fee
-            if new_amt - amount_msat > fee_budget_msat:
-                pruned_budget = True
-                continue
-            if new_cltv > max_cltv:
-                pruned_cltv = True
+            if new_amt - amount_msat > fee_budget_msat or new_cltv > max_cltv:
+                pruned = True
                 continue
             if cost_model == COST_FEE:
                 new_dist = dist[u] + fee
@@ -434,4 +441,4 @@ def _search(source, target, amount_msat, graph, own_spendable, fail_amt, fail_ag
         next_dir[touched[i]] = -1
     for i in range(n_bound_touched):
         bound_mark[bound_touched[i]] = 0
-    return n_hops, pruned_budget, pruned_cltv
+    return n_hops, pruned

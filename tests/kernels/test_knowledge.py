@@ -1,37 +1,49 @@
-"""What a sender knows: its failure records, as its searches read them, against the naive twin."""
+"""What a node knows: its failure records, as its searches read them, against the naive twin."""
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastsim.kernels.events import (
-    _FORGET_AFTER_HALF_LIVES,
-    P_COST,
-    P_HALF_LIFE,
-    P_REMEMBER,
-    PARAM_FIELDS,
-    _load_knowledge,
+from fastsim.kernels.knowledge import (
+    FORGET_AFTER_HALF_LIVES,
+    faded_bound,
+    load_knowledge,
+    record_failure,
 )
+from fastsim.kernels.layout import C_KNOW, COUNTER_FIELDS, P_COST, P_HALF_LIFE, P_REMEMBER, PARAM_FIELDS
 from fastsim.kernels.routing import COST_MODELS, NO_FAILURE
 from tests.naive import known_failures
 
-N_SENDERS, N_DIRECTIONS = 3, 6
+N_NODES, N_DIRECTIONS = 3, 6
+CAPACITY = np.array([10**9, 5 * 10**8, 10**6, 10**9, 2 * 10**9, 10**9], np.int64)
 
 
 @st.composite
 def histories(draw):
-    """Payments (sender, arrival) and their failure records, learned in time order."""
+    """Payments (node, start) and their failure records, learned in any order: a record of a
+    payment is never older than the payment."""
     n_payments = draw(st.integers(1, 8))
-    senders = draw(st.lists(st.integers(0, N_SENDERS - 1), min_size=n_payments,
-                            max_size=n_payments))
-    arrivals = sorted(draw(st.lists(st.floats(0, 50), min_size=n_payments, max_size=n_payments)))
-    records, time = [], 0.0
-    for q, e, amount, delay in draw(st.lists(st.tuples(
-            st.integers(0, n_payments - 1), st.integers(0, N_DIRECTIONS - 1),
-            st.integers(0, 10**9), st.floats(0, 20)), max_size=40)):
-        time = max(time, arrivals[q] + delay)
-        records.append((senders[q], q, e, amount, time))
-    return senders, arrivals, records
+    nodes = draw(st.lists(st.integers(0, N_NODES - 1), min_size=n_payments, max_size=n_payments))
+    starts = sorted(draw(st.lists(st.floats(0, 50), min_size=n_payments, max_size=n_payments)))
+    records = [(nodes[q], q, e, amount, starts[q] + delay) for q, e, amount, delay in draw(st.lists(
+        st.tuples(st.integers(0, n_payments - 1), st.integers(0, N_DIRECTIONS - 1),
+                  st.integers(0, 2 * 10**9), st.floats(0, 20)), max_size=40))]
+    if draw(st.booleans()):
+        records.sort(key=lambda r: r[4])  # as the engine learns them
+    return nodes, starts, records
+
+
+def learned(records):
+    """The records as record_failure links them, in the order given."""
+    n = len(records)
+    know = (np.full(N_NODES, -1, np.int32), np.zeros(n, np.int64), np.zeros(n, np.int64),
+            np.zeros(n), np.zeros(n, np.int32), np.zeros(n, np.int32), np.full(N_NODES, -1, np.int64))
+    counters = np.zeros(len(COUNTER_FIELDS), np.int64)
+    version = np.zeros(N_NODES, np.int64)
+    for s, q, e, a, t in records:
+        record_failure(know, counters, np.int64(s), np.int64(e), np.int64(a), t, np.int64(q), version)
+    assert counters[C_KNOW] == n and version.sum() == n
+    return know
 
 
 @settings(max_examples=300, deadline=None)
@@ -39,28 +51,37 @@ def histories(draw):
        st.floats(0.5, 30))
 def test_load_knowledge_reads_what_the_naive_twin_reads(history, data, cost_model, remember,
                                                         half_life):
-    senders, arrivals, records = history
-    know = (np.full(N_SENDERS, -1, np.int32), np.zeros(len(records), np.int64),
-            np.zeros(len(records), np.int64), np.zeros(len(records)),
-            np.zeros(len(records), np.int32), np.zeros(len(records), np.int32))
-    head, direction, amount, time, payment, nxt = know
-    for r, (s, q, e, a, t) in enumerate(records):  # as the engine learns them: newest first
-        direction[r], amount[r], time[r], payment[r], nxt[r] = e, a, t, q, head[s]
-        head[s] = r
+    nodes, starts, records = history
+    know = learned(records)
+    for s in range(N_NODES):  # each list runs newest first, whatever order the records came in
+        r, times = know[0][s], []
+        while r != -1:
+            times.append(know[3][r])
+            r = know[5][r]
+        assert times == sorted(times, reverse=True)
     params = np.zeros(len(PARAM_FIELDS))
     params[P_COST], params[P_HALF_LIFE], params[P_REMEMBER] = COST_MODELS[cost_model], half_life, remember
-    p = data.draw(st.integers(0, len(senders) - 1))
-    last = records[-1][4] if records else 0.0
-    now = data.draw(st.floats(max(last, arrivals[p]), max(last, arrivals[p]) + 400))
+    p = data.draw(st.integers(0, len(nodes) - 1))
+    last = max([r[4] for r in records], default=0.0)
+    now = data.draw(st.floats(max(last, starts[p]), max(last, starts[p]) + 400))
 
-    fail_amt = np.full(N_DIRECTIONS, NO_FAILURE, np.int64)
-    fail_age = np.full(N_DIRECTIONS, np.inf)
-    touched = np.zeros(N_DIRECTIONS, np.int64)
-    n = _load_knowledge(senders[p], p, now, params, know, np.array(arrivals), fail_amt, fail_age,
-                        touched)
-    want_amt, want_age = known_failures(
-        records, senders[p], p, now, half_life=half_life, remember=remember,
-        lnd=cost_model == "lnd", forget_after=_FORGET_AFTER_HALF_LIVES, n_directions=N_DIRECTIONS)
-    assert fail_amt.tolist() == want_amt.tolist()
-    assert fail_age.tolist() == want_age.tolist()
-    assert sorted(touched[:n].tolist()) == np.flatnonzero(want_amt != NO_FAILURE).tolist()
+    view = (np.full(N_DIRECTIONS, -1, np.int64), np.full(N_DIRECTIONS, NO_FAILURE, np.int64),
+            np.full(N_DIRECTIONS, NO_FAILURE, np.int64), np.full(N_DIRECTIONS, np.inf),
+            np.zeros(N_DIRECTIONS, np.int64))
+    n = load_knowledge(nodes[p], p, now, params, know, np.array(starts), CAPACITY, view)
+    want_amt, want_fwd, want_age = known_failures(
+        records, nodes[p], p, now, half_life=half_life, remember=remember,
+        lnd=cost_model == "lnd", forget_after=FORGET_AFTER_HALF_LIVES, capacity=CAPACITY)
+    assert view[1].tolist() == want_amt.tolist()
+    assert view[2].tolist() == want_fwd.tolist()
+    assert view[3].tolist() == want_age.tolist()
+    assert sorted(view[4][:n].tolist()) == np.flatnonzero(want_amt != NO_FAILURE).tolist()
+
+
+def test_a_bound_fades_back_to_the_capacity_with_the_half_life():
+    cap, amount, half_life = 10**9, 2 * 10**8, 3600.0
+    assert faded_bound(cap, amount, 0.0, half_life) == amount
+    assert faded_bound(cap, amount, half_life, half_life) == cap - (cap - amount) // 2
+    assert faded_bound(cap, amount, 2 * half_life, half_life) == cap - (cap - amount) // 4
+    assert cap - faded_bound(cap, amount, FORGET_AFTER_HALF_LIVES * half_life, half_life) < cap / 1000
+    assert faded_bound(cap, 2 * cap, half_life, half_life) == 2 * cap  # beyond the capacity: no news

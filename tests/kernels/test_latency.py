@@ -5,7 +5,8 @@ import math
 import numpy as np
 from scipy import stats
 
-from fastsim.kernels.events import EV_ARRIVE, EV_FAIL, half_normal, hop_latency_s
+from fastsim.kernels.latency import half_normal, hop_latency_s
+from fastsim.kernels.layout import EV_ARRIVE, EV_FAIL
 
 
 def test_half_normal_draws_follow_the_half_normal_distribution():

@@ -13,6 +13,7 @@ from fastsim.kernels.routing import (
     NO_FAILURE,
     POT_COUNT,
     ROUTE_CLTV,
+    ROUTE_MAX_HOPS,
     ROUTE_FEE_BUDGET,
     ROUTE_NONE,
     ROUTE_OK,
@@ -46,6 +47,18 @@ def make_network(n, edges, *, ppm=None, base=None, cltv=None, cap=10**9, enabled
         enabled=enabled if enabled is not None else [True] * 2 * m)
 
 
+def view(own_spendable, fail_amt, fail_age, fwd_fail_amt=None):
+    """A sender's view as the search reads it (the forward bounds see the same failures unless
+    told otherwise)."""
+    fwd = fail_amt if fwd_fail_amt is None else fwd_fail_amt
+    ages = np.broadcast_to(fail_age, fail_amt.shape).astype(float)
+    return own_spendable, fail_amt, fwd, ages, np.zeros(fail_amt.shape, np.int64)
+
+
+def model(cost, mu=1.0):
+    return (cost, mu, 0.6, 3600.0, 100_000.0, 1000.0)
+
+
 def route(net, source, target, amount, *, cost=COST_FEE, own=None, fail=None, budget=BIG,
           max_hops=20, max_cltv=2016, final_cltv=18, mu=1.0, fail_age_s=1.0):
     m2 = net.n_directions
@@ -61,11 +74,11 @@ def route(net, source, target, amount, *, cost=COST_FEE, own=None, fail=None, bu
     ra = np.zeros(max_hops + 1, np.int64)
     rc = np.zeros(max_hops + 1, np.int64)
     pot_ints, pot_floats = make_potential()
-    n_hops, status = find_route(source, target, amount, graph_arrays(net), own_spendable,
-                                fail_amt, fail_age, cost, mu, 0.6, 3600.0, 100_000.0, 1000.0,
-                                budget, max_hops, max_cltv, final_cltv,
-                                make_scratch(net.n_nodes, m2), rd, ra, rc, False, pot_ints[0],
-                                pot_floats[0], pot_ints[0], pot_floats[0])
+    n_hops, status = find_route(source, target, amount, graph_arrays(net),
+                                view(own_spendable, fail_amt, fail_age), model(cost, mu),
+                                (budget, max_hops, max_cltv, final_cltv),
+                                make_scratch(net.n_nodes, m2), (rd, ra, rc),
+                                (False, pot_ints[0], pot_floats[0], pot_ints[0], pot_floats[0]))
     return status, rd[:n_hops].tolist(), ra[:n_hops].tolist(), rc[:n_hops].tolist()
 
 
@@ -99,7 +112,7 @@ def test_budget_cltv_and_no_route_reasons():
     net = make_network(**DIAMOND)
     assert route(net, 0, 2, 100_000_000, budget=20_000)[0] == ROUTE_FEE_BUDGET
     assert route(net, 0, 2, 100_000_000, max_cltv=57)[0] == ROUTE_CLTV
-    assert route(net, 0, 2, 100_000_000, max_hops=1)[0] == ROUTE_CLTV
+    assert route(net, 0, 2, 100_000_000, max_hops=1)[0] == ROUTE_MAX_HOPS
     disabled = make_network(**DIAMOND, enabled=[True, True, False, True, True, True, False, True])
     assert route(disabled, 0, 2, 100_000_000)[0] == ROUTE_NONE
 
@@ -233,39 +246,82 @@ def test_goal_directed_search_matches_plain_dijkstra(case, model, age, max_hops)
 @settings(max_examples=150, deadline=None)
 @given(random_graphs(max_nodes=16, max_channels=40), st.sampled_from([COST_FEE, COST_PROBABILITY]),
        st.data())
-def test_a_kept_potential_still_finds_the_cheapest_route_after_a_failure(case, model, data):
-    """A retry that reuses its first search's forward potential, with the failure of a hop of the
-    first route learned since, finds a route as cheap as the plain backwards Dijkstra does."""
+def test_a_kept_potential_still_finds_the_cheapest_route_after_a_failure(case, cost_model, data):
+    """A retry that reuses its first search's forward potential finds a route as cheap as the
+    plain backwards Dijkstra does: with the failure of a hop of the first route learned since,
+    and other payments' failures faded meanwhile (their bounds only ever relax, which is why the
+    forward bounds see only the payment's own failures)."""
     net, fail, amount, budget, max_cltv = case
     graph, m2 = graph_arrays(net), net.n_directions
     own = np.where(net.dir_src == 0, BIG, -1)
-    fail_amt = np.full(m2, NO_FAILURE, np.int64)
+    fail_amt = np.full(m2, NO_FAILURE, np.int64)  # other payments' failures
     for e, a in fail.items():
         fail_amt[e] = a
+    fwd_fail_amt = np.full(m2, NO_FAILURE, np.int64)  # the payment's own: none yet
     fail_age = np.full(m2, 1.0)
     scratch = make_scratch(net.n_nodes, m2)
     (kept_ints, kept_floats), (out_ints, out_floats) = make_potential(), make_potential()
     rd, ra, rc = (np.zeros(21, np.int64) for _ in range(3))
 
     def search(reuse, into):
-        return find_route(0, 1, amount, graph, own, fail_amt, fail_age, model, 1.0, 0.6, 3600.0,
-                          100_000.0, 1000.0, budget, 20, max_cltv, 18, scratch, rd, ra, rc, reuse,
-                          kept_ints[0], kept_floats[0], into[0][0], into[1][0])
+        return find_route(0, 1, amount, graph, view(own, fail_amt, fail_age, fwd_fail_amt),
+                          model(cost_model), (budget, 20, max_cltv, 18), scratch, (rd, ra, rc),
+                          (reuse, kept_ints[0], kept_floats[0], into[0][0], into[1][0]))
 
     n_hops, status = search(False, (kept_ints, kept_floats))
     if status != ROUTE_OK or n_hops < 2 or kept_ints[0, POT_COUNT] < 0:
         return
+    for e in fail:  # the other payments' failures fade toward the capacity, or are forgotten
+        fail_amt[e] = data.draw(st.one_of(st.just(NO_FAILURE), st.integers(
+            fail_amt[e], max(fail_amt[e], int(net.capacity_msat[e // 2])))))
     hop = data.draw(st.integers(1, n_hops - 1))  # a remote hop fails at the amount it carried
     fail_amt[rd[hop]] = min(fail_amt[rd[hop]], ra[hop])
+    fwd_fail_amt[rd[hop]] = min(fwd_fail_amt[rd[hop]], ra[hop])
     n_hops, status = search(True, (out_ints, out_floats))
     assert out_ints[0, POT_COUNT] == -1  # a search that reused a potential keeps none
     expected = dijkstra_route_cost(
-        0, 1, amount, net, own, fail_amt, fail_age, model=MODEL_NAMES[model],
+        0, 1, amount, net, own, fail_amt, fail_age, model=MODEL_NAMES[cost_model],
         attempt_cost=attempt_cost(amount), fee_budget=budget, max_hops=20, max_cltv=max_cltv,
         final_cltv=18)
     if expected is None:
         assert status != ROUTE_OK
         return
     assert status == ROUTE_OK
-    assert np.isclose(label_cost(net, rd[:n_hops].tolist(), amount, model, fail_amt, 1.0),
+    assert np.isclose(label_cost(net, rd[:n_hops].tolist(), amount, cost_model, fail_amt, 1.0),
                       expected[0], rtol=1e-9, atol=1e-6)
+
+
+def test_forward_bounds_ignore_failures_that_may_fade():
+    """The forward bounds a retry reuses must not count another payment's failure: it may have
+    faded by then, and a bound that priced it would hide the now cheapest route.
+
+    Sender 0, receiver 1; 0 -> 2 -> 3 -> 1 costs 2 msat once the failure on 2 -> 3 is forgotten,
+    0 -> 4 -> 1 costs 500; the first route 0 -> 2 -> 1 (100 msat) then fails at 2 -> 1. The
+    receiver's 30 leaves make the first search scan enough for the forward search to settle the
+    receiver, so that its radius then priced the failure."""
+    edges = [(0, 2), (2, 3), (3, 1), (2, 1), (0, 4), (4, 1), (1, 3)] + [(leaf, 1) for leaf in range(5, 35)]
+    # fees per direction, node0 -> node1 first
+    base = [0, 0, 1, 0, 1, 1000, 100, 0, 0, 0, 500, 0, 1000, 1000] + [5000, 5000] * 30
+    net = make_network(35, edges, base=base, ppm=[0] * len(base))
+    m2 = net.n_directions
+    own = np.where(net.dir_src == 0, BIG, -1)
+    fail_amt = np.full(m2, NO_FAILURE, np.int64)
+    fail_amt[2] = 0  # another payment's failure on 2 -> 3
+    fwd_fail_amt = np.full(m2, NO_FAILURE, np.int64)
+    scratch = make_scratch(net.n_nodes, m2)
+    kept, out = make_potential(), make_potential()
+    rd, ra, rc = (np.zeros(21, np.int64) for _ in range(3))
+
+    def search(reuse, into):
+        n_hops, status = find_route(0, 1, 10**6, graph_arrays(net),
+                                    view(own, fail_amt, np.zeros(m2), fwd_fail_amt), model(COST_FEE),
+                                    (BIG, 20, 2016, 18), scratch, (rd, ra, rc),
+                                    (reuse, kept[0][0], kept[1][0], into[0][0], into[1][0]))
+        assert status == ROUTE_OK
+        return rd[:n_hops].tolist()
+
+    assert search(False, kept) == [0, 6]  # 0 -> 2 -> 1
+    assert kept[0][0, POT_COUNT] > 0
+    fail_amt[2] = NO_FAILURE  # forgotten
+    fail_amt[6] = fwd_fail_amt[6] = 10**6  # this payment's own failure at 2 -> 1
+    assert search(True, out) == [0, 2, 4]  # 0 -> 2 -> 3 -> 1
