@@ -91,12 +91,13 @@ def load_runs(folder: str | Path) -> Runs:
 
 def group_summary(runs: Runs) -> pl.DataFrame:
     """One row per combination of grid values: seeds, success rate mean and spread over seeds,
-    attempts, fees, completion, failures, and the JIT columns where the runs have them."""
+    attempts, fees, completion, failures, and the JIT columns where the runs used JIT."""
     done = runs.done
     if done.is_empty():
         return pl.DataFrame()
+    # columns that are zero in every run (no such failure, JIT off) would only widen the table
     failures = [c for c in done.columns if c.startswith("failed_") and done[c].sum() > 0]
-    jit = [c for c in JIT_SUMMARY if c in done.columns]
+    jit = [c for c in JIT_SUMMARY if c in done.columns and done[c].sum() > 0]
     aggs = [pl.len().alias("seeds"),
             pl.col("success_rate").mean().alias("success_rate"),
             pl.col("success_rate").std().alias("success_rate_std"),

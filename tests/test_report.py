@@ -79,13 +79,13 @@ def test_a_sweep_without_jit_says_what_it_skipped(tiny_sweep, tmp_path):
     assert [m.name for m in report.figures] == ["success_rate", "fees_vs_success",
                                                 "completion_cdf", "failure_reasons"]
     assert {s.name: s.reason for s in report.skipped} == {
-        "rebalance_fees": "no JIT columns in these runs (nodes.parquet has no rebalance_fees_msat)",
+        "rebalance_fees": "no node rebalanced in these runs",
         "imbalance": "these runs record no timeline.parquet (t_s, gini)"}
     # success against the numeric grid key, one line per cost model
     assert _axes(report.runs) == ("engine.max_accepted_htlcs", ["sender.cost_model"])
     assert report.tables["groups"].height == 4 and report.tables["failed cells"].height == 0
     page = report.html.read_text()
-    assert page.count(IMAGE) == 4 and "no JIT columns in these runs" in page
+    assert page.count(IMAGE) == 4 and "no node rebalanced in these runs" in page
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [
         "completion_cdf.png", "failure_reasons.png", "fees_vs_success.png", "report.html",
         "success_rate.png"]
@@ -96,10 +96,15 @@ def test_a_single_run_folder(tmp_path):
                                           "workload.n_payments": 40, "name": "one"})
     result, run_info = run_scenario(config)
     write_results(result, tmp_path / "run", run_info=run_info)
+    # as runs of a version without JIT wrote it
+    nodes = pl.read_parquet(tmp_path / "run" / "nodes.parquet")
+    nodes.drop("rebalance_fees_msat", strict=False).write_parquet(tmp_path / "run" / "nodes.parquet")
     report = build_report(tmp_path / "run")
     assert [m.name for m in report.figures] == ["fees_vs_success", "completion_cdf",
                                                 "failure_reasons"]
     assert report.skipped[0].name == "success_rate" and "grid key" in report.skipped[0].reason
+    assert report.skipped[1].reason == ("no JIT columns in these runs (nodes.parquet has no "
+                                        "rebalance_fees_msat)")
     assert report.tables["groups"]["seeds"].to_list() == [1] and report.runs.title == "one"
 
 

@@ -79,7 +79,7 @@ def test_values_with_slashes_stay_one_folder_level(tmp_path):
 @pytest.mark.parametrize("text, where, words", [
     ('[grid]\nsender.cost_modle = ["fee"]\n', "grid.sender.cost_modle",
      "unknown key; did you mean 'cost_model'?"),
-    ('[grid]\njit.variant = ["rebalance"]\n', "grid.jit.variant", "unknown section 'jit'"),
+    ('[grid]\nmpp.enabled = [true]\n', "grid.mpp.enabled", "unknown section 'mpp'"),
     ('[grid]\nworkload.n_payments = [10, "many"]\n', "grid.workload.n_payments",
      "expected int, got 'many'"),
     ('[grid]\nsender.cost_model = ["fee", "cheapest"]\n', "grid.sender.cost_model",

@@ -12,7 +12,7 @@ def test_report_prints_tables_files_and_what_it_skipped(tiny_sweep, tmp_path):
     assert res.exit_code == 0, res.output
     assert "groups" in res.output and "sender.cost_model" in res.output
     assert f"figure: {tmp_path / 'r' / 'success_rate.png'}" in res.output
-    assert "skipped rebalance_fees: no JIT columns in these runs" in res.output
+    assert "skipped rebalance_fees: no node rebalanced in these runs" in res.output
     assert f"report: {tmp_path / 'r' / 'report.html'}" in res.output
 
 
