@@ -8,25 +8,40 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from fastsim.errors import InputError
+from fastsim.synth import MAX_NODES
+
+#: what a run holds per payment at least: the engine's tables start sized for 4 attempts and
+#: 32 HTLCs per payment (1,000,000 payments peak at 2.2 GB)
+BYTES_PER_PAYMENT = 2_000
+
+
+def max_payments() -> tuple[int, str]:
+    """The most payments this machine's memory can hold, and why: a bound checked before a run."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return memory // BYTES_PER_PAYMENT, (f"a run needs at least {BYTES_PER_PAYMENT:,} bytes per payment "
+                                         f"and this machine has {memory / 2**30:.1f} GiB of memory")
 
 
 def key(default, help: str, *, choices: tuple | None = None, low=None, high=None,
-        low_open: bool = False):
-    """A config key: its default, help text and allowed values."""
+        low_open: bool = False, path: bool = False):
+    """A config key: its default, help text and allowed values; ``path``: a file's path unless it is
+    the default, relative to the scenario file's folder."""
     return field(default=default, metadata={"help": help, "choices": choices, "low": low,
-                                            "high": high, "low_open": low_open})
+                                            "high": high, "low_open": low_open, "path": path})
 
 
 @dataclass(frozen=True)
 class NetworkConfig:
-    source: str = key("synthetic", 'the network: "synthetic" or a path to a snapshot or network Parquet')
-    synthetic_nodes: int = key(2000, "nodes of the synthetic LN-like graph", low=10)
+    source: str = key("synthetic", 'the network: "synthetic" or a path to a snapshot or network Parquet',
+                      path=True)
+    synthetic_nodes: int = key(2000, "nodes of the synthetic LN-like graph", low=10, high=MAX_NODES)
     format: str = key("", 'snapshot format, "" to detect', choices=("", "cln", "lnd", "cloth", "parquet"))
 
 
@@ -39,7 +54,7 @@ class LiquidityConfig:
 
 @dataclass(frozen=True)
 class WorkloadConfig:
-    n_payments: int = key(10_000, "payments to generate", low=1)
+    n_payments: int = key(10_000, "payments to generate", low=1, high=max_payments)
     rate_per_s: float = key(10.0, "Poisson arrival rate, payments per second", low=0.0, low_open=True)
     endpoints: str = key("scc", "draw endpoints from the largest SCC of usable channels, or all nodes",
                          choices=("scc", "all"))
@@ -53,8 +68,9 @@ class WorkloadConfig:
     amount_median_msat: int = key(50_000_000, "lognormal amounts: median (msat)", low=1)
     amount_sigma: float = key(0.7, "lognormal amounts: sigma of the log", low=0.0)
     amount_fixed_msat: int = key(10_000_000, "fixed amounts: the amount (msat)", low=1)
-    amount_file: str = key("", "file amounts: CSV or Parquet with an amount_msat column")
-    file: str = key("", "read the workload from this CSV or Parquet file instead of generating it")
+    amount_file: str = key("", "file amounts: CSV or Parquet with an amount_msat column", path=True)
+    file: str = key("", "read the workload from this CSV or Parquet file instead of generating it "
+                        "(columns: see README)", path=True)
 
 
 @dataclass(frozen=True)
@@ -157,11 +173,15 @@ def _check_value(f, value, dotted: str, source) -> Any:
         raise InputError(source, dotted, f"expected one of {', '.join(map(repr, meta['choices']))}, "
                                          f"got {value!r}")
     low, high = meta.get("low"), meta.get("high")
+    why = ""
+    if callable(high):  # a bound of this machine
+        high, why = high()
+        why = f" ({why})"
     if low is not None and (value < low or (meta.get("low_open") and value == low)):
         bound = ">" if meta.get("low_open") else ">="
         raise InputError(source, dotted, f"expected a value {bound} {low}, got {value!r}")
     if high is not None and value > high:
-        raise InputError(source, dotted, f"expected a value <= {high}, got {value!r}")
+        raise InputError(source, dotted, f"expected a value <= {high:,}{why}, got {value!r}")
     return value
 
 
@@ -182,6 +202,18 @@ def _section(cls, values, section: str, source):
             raise _unknown(source, dotted, name, known)
         checked[name] = _check_value(known[name], value, dotted, source)
     return cls(**checked)
+
+
+def _resolve_paths(data: dict, folder: Path) -> None:
+    """Make the paths a scenario file gives relative to its folder, not to where fastsim runs."""
+    for section, cls in SECTIONS.items():
+        values = data.get(section)
+        if not isinstance(values, dict):
+            continue
+        for f in fields(cls):
+            value = values.get(f.name)
+            if f.metadata["path"] and isinstance(value, str) and value != f.default:
+                values[f.name] = str(folder / value)
 
 
 def config_from_dict(data: dict, source: str | Path | None = None) -> Config:
@@ -248,6 +280,8 @@ def read_toml(path: Path) -> dict:
         text = path.read_text()
     except OSError as exc:
         raise InputError(path, None, f"cannot read the file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise InputError(path, None, "not a text file; expected a scenario TOML") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -258,12 +292,14 @@ def load_config(path: str | Path | None = None, *, overrides: dict | None = None
                 sources: dict[str, str] | None = None) -> Config:
     """Read a scenario TOML (None: all defaults) and apply dotted-key overrides.
 
-    An error in an override names where it came from: ``sources`` maps its key to an option name
+    Relative paths in the file are taken from the file's folder; those in overrides, as given. An
+    error in an override names where it came from: ``sources`` maps its key to an option name
     (``{"workload.n_payments": "--payments"}``); any other override is blamed on ``--set``."""
     data: dict = {}
     if path is not None:
         path = Path(path)
         data = read_toml(path)
+        _resolve_paths(data, path.parent)
     config = config_from_dict(data, path)
     if not overrides:
         return config
@@ -296,7 +332,8 @@ def _toml_comment(f) -> str:
 def documented_toml() -> str:
     """Every key with its default and help: the text of configs/default.toml."""
     lines = ["# fastsim scenario: every key with its default. A scenario file may leave out any key.",
-             "# Money is integer msat; times are seconds unless a key says otherwise.", ""]
+             "# Money is integer msat; times are seconds unless a key says otherwise.",
+             "# Relative paths are taken from the folder of the file that gives them.", ""]
     for name, f in TOP_KEYS.items():
         lines += [_toml_comment(f), f"{name} = {_toml_value(f.default)}", ""]
     for section, cls in SECTIONS.items():

@@ -448,6 +448,7 @@ def _tables(network: Network, workload: pl.DataFrame, st: dict, variant: str) ->
         "failure_reason": pl.Series(reasons.tolist(), dtype=pl.Utf8).replace("", None),
         "attempts": st["attempts"][:k], "hops": st["hops"][:k],
         "fee_msat": fee,
+        # a failed payment has no fee rate: null, not NaN, so that polars skips it in every aggregate
         "fee_ppm": pl.Series(np.where(succeeded, fee * 1e6 / amount, np.nan)).fill_nan(None),
         "t_done_s": st["t_done_s"][:k],
         "completion_s": st["t_done_s"][:k] - st["t_start_s"][:k],
@@ -489,13 +490,16 @@ def _tables(network: Network, workload: pl.DataFrame, st: dict, variant: str) ->
 
 
 def summarize(payments: pl.DataFrame, jit_events: pl.DataFrame, nodes: pl.DataFrame) -> pl.DataFrame:
-    """One row of headline numbers over a run's tables."""
+    """One row of headline numbers over a run's tables (README: "What a run writes")."""
     ok = payments.filter(pl.col("succeeded"))
+    attempts = payments["attempts"].cast(pl.Float64)
     row = {
         "payments": payments.height,
         "succeeded": ok.height,
         "success_rate": ok.height / payments.height if payments.height else float("nan"),
-        "mean_attempts": payments["attempts"].cast(pl.Float64).mean(),
+        # a payment whose sender never found a route made no attempt: counted apart, not as 0 attempts
+        "never_routed_share": (attempts == 0).mean() if payments.height else float("nan"),
+        "mean_attempts": attempts.filter(attempts > 0).mean(),
         "median_fee_ppm": ok["fee_ppm"].median(),
         "p95_fee_ppm": ok["fee_ppm"].quantile(0.95, "nearest"),
         "p50_completion_s": ok["completion_s"].median(),

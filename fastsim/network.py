@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-from fastsim.atomic import atomic_path
+from fastsim.staging import staged_file
 from fastsim.errors import InputError
 from fastsim.schema import (
     BALANCE_COLUMN,
@@ -196,9 +196,9 @@ class Network:
         return pa.table(data, schema=schema)
 
     def save(self, path: str | Path) -> Path:
-        """Write the network to one Parquet file (one row per direction), atomically."""
+        """Write the network to one Parquet file (one row per direction), all or nothing."""
         path = Path(path)
-        with atomic_path(path) as tmp:
+        with staged_file(path) as tmp:
             pq.write_table(self.to_arrow(), tmp, compression="zstd")
         return path
 
@@ -206,6 +206,8 @@ class Network:
     def load(cls, path: str | Path) -> "Network":
         """Read a network written by :meth:`save`."""
         path = Path(path)
+        if path.is_dir():  # pyarrow would read every Parquet file in it as one table
+            raise InputError(path, None, "is a folder; expected a network Parquet file")
         try:
             table = pq.read_table(path)
         except (OSError, pa.ArrowInvalid) as exc:

@@ -16,8 +16,8 @@ from pathlib import Path
 import polars as pl
 from matplotlib.figure import Figure
 
-from fastsim.atomic import atomic_path, write_text_atomic
 from fastsim.errors import InputError
+from fastsim.staging import staged_file
 
 # preferred axes: success against adoption, one line per variant, when a sweep varies them
 X_FIRST = "jit.adoption"
@@ -271,7 +271,7 @@ def _figure(name: str, title: str, draw, runs: Runs, out: Path) -> Made | Skippe
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
     path = out / f"{name}.png"
-    with atomic_path(path) as tmp:
+    with staged_file(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     return Made(name, title, path)
 
@@ -333,7 +333,8 @@ def build_report(folder: str | Path, *, out: str | Path | None = None) -> Report
             made = _figure(name, title, draw, runs, out)
             (report.figures if isinstance(made, Made) else report.skipped).append(made)
     report.html = out / "report.html"
-    write_text_atomic(report.html, _page(report))
+    with staged_file(report.html) as tmp:
+        tmp.write_text(_page(report))
     return report
 
 

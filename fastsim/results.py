@@ -1,42 +1,51 @@
-"""Run output: one folder of Parquet tables plus run.json, every file written atomically."""
+"""Run output: one folder of Parquet tables plus run.json, written all or nothing (see fastsim.staging)."""
 
 from __future__ import annotations
 
 import json
 import platform
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from fastsim import __version__
-from fastsim.atomic import atomic_path, write_text_atomic
-from fastsim.engine import SimulationResult
+from fastsim.staging import check_folder_target, staged_folder
 
-TABLES = ("payments", "nodes", "channels", "summary")
+if TYPE_CHECKING:  # the engine and its kernels are not needed to write a result
+    from fastsim.engine import SimulationResult
+
+TABLES = ("payments", "nodes", "channels", "summary", "jit_events")
+#: every file a result folder may hold; a folder holding anything else is never replaced
+RESULT_FILES = (*(f"{name}.parquet" for name in TABLES), "htlcs.parquet", "run.json")
 
 
 def write_parquet(df: pl.DataFrame, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        df.write_parquet(tmp, compression="zstd", statistics=True)
+    df.write_parquet(path, compression="zstd", statistics=True)
+
+
+def check_out_dir(out_dir: str | Path) -> None:
+    """Raise now what :func:`write_results` would meet at ``out_dir`` (a file there, a folder holding
+    other files, a place that cannot be written), before a run spends its time."""
+    check_folder_target(out_dir, replaces=RESULT_FILES)
 
 
 def write_results(result: SimulationResult, out_dir: str | Path, *, run_info: dict,
                   record_htlcs: bool = False) -> Path:
-    """Write the run's tables to ``out_dir``; run.json last, so its presence marks a finished run."""
+    """Write the run's tables and run.json to ``out_dir``, replacing the folder whole: a kill at any
+    moment leaves the earlier complete folder or this one, never a mix."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    # an older run.json would vouch for tables this call is about to replace
-    (out / "run.json").unlink(missing_ok=True)
-    for name in TABLES:
-        write_parquet(getattr(result, name), out / f"{name}.parquet")
-    if record_htlcs:
-        write_parquet(result.htlcs, out / "htlcs.parquet")
-    info = {
-        "fastsim_version": __version__,
-        "python": platform.python_version(),
-        **run_info,
-        "timings": result.timings,
-        "files": [f"{name}.parquet" for name in TABLES] + (["htlcs.parquet"] if record_htlcs else []),
-    }
-    write_text_atomic(out / "run.json", json.dumps(info, indent=2, default=str) + "\n")
+    with staged_folder(out, replaces=RESULT_FILES) as staging:
+        for name in TABLES:
+            write_parquet(getattr(result, name), staging / f"{name}.parquet")
+        if record_htlcs:
+            write_parquet(result.htlcs, staging / "htlcs.parquet")
+        info = {
+            "fastsim_version": __version__,
+            "python": platform.python_version(),
+            **run_info,
+            "timings": result.timings,
+            "files": [f"{name}.parquet" for name in TABLES] + (["htlcs.parquet"] if record_htlcs else []),
+        }
+        (staging / "run.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
     return out

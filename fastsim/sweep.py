@@ -31,9 +31,9 @@ from urllib.parse import quote
 import polars as pl
 
 from fastsim import __version__
-from fastsim.atomic import write_text_atomic
 from fastsim.config import Config, load_config, read_toml
 from fastsim.errors import InputError
+from fastsim.staging import staged_file
 
 try:
     import fcntl
@@ -383,7 +383,8 @@ def _write_record(out: Path, sweep: Sweep, records: list[dict], executor: str, s
               "definition": sweep.definition(),
               "counts": {s: sum(r["status"] == s for r in records) for s in (DONE, FAILED, PENDING)},
               "cells": records}
-    write_text_atomic(out / RECORD, json.dumps(record, indent=1, default=str) + "\n")
+    with staged_file(out / RECORD) as tmp:
+        tmp.write_text(json.dumps(record, indent=1, default=str) + "\n")
 
 
 def summarize_cells(out: Path, records: list[dict]) -> pl.DataFrame:

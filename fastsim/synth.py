@@ -38,6 +38,7 @@ import numbers
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from fastsim.errors import InputError
 from fastsim.network import Network
 
 # --------------------------------------------------------------------------------------------------
@@ -133,22 +134,22 @@ _EXTRA_ROUNDS = 12
 # --------------------------------------------------------------------------------------------------
 def _check_int(name: str, value, lo: int, hi: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"synthesize: {name} must be an integer, got {value!r}")
+        raise InputError(None, name, f"expected a whole number, got {value!r}")
     value = int(value)
     if value < lo or (hi is not None and value > hi):
-        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-        raise ValueError(f"synthesize: {name} must be {rng}, got {value}")
+        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi:,}]"
+        raise InputError(None, name, f"expected a value {rng}, got {value}")
     return value
 
 
 def _check_float(name: str, value, lo: float, hi: float, hi_open: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"synthesize: {name} must be a number, got {value!r}")
+        raise InputError(None, name, f"expected a number, got {value!r}")
     value = float(value)
     ok = np.isfinite(value) and lo <= value and (value < hi if hi_open else value <= hi)
     if not ok:
         bracket = ")" if hi_open else "]"
-        raise ValueError(f"synthesize: {name} must be in [{lo:g}, {hi:g}{bracket}, got {value!r}")
+        raise InputError(None, name, f"expected a value in [{lo:g}, {hi:g}{bracket}, got {value!r}")
     return value
 
 

@@ -8,16 +8,16 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from fastsim.atomic import atomic_path
+from fastsim.staging import staged_file
 from fastsim.errors import InputError
 from fastsim.network import Network
 from fastsim.schema import Column
 
 PAYMENT_COLUMNS: tuple[Column, ...] = (
-    Column("id", "int64", "", "payment id, 0..k-1"),
+    Column("id", "int64", "", "payment id, unique (generated: 0..k-1)"),
     Column("t_arrival_s", "float64", "s", "time the sender starts the payment, non-decreasing"),
-    Column("src", "int32", "node", "sender"),
-    Column("dst", "int32", "node", "receiver"),
+    Column("src", "int32", "node", "sender: node index, or its pubkey in a file"),
+    Column("dst", "int32", "node", "receiver: node index, or its pubkey in a file"),
     Column("amount_msat", "int64", "msat", "amount the receiver must get, > 0"),
 )
 ENDPOINTS = ("scc", "all")
@@ -115,7 +115,8 @@ def generate_workload(network: Network, *, n_payments: int, seed: int, rate_per_
 
 def _read_table(path: Path) -> pl.DataFrame:
     if not path.is_file():
-        raise InputError(path, None, "file not found")
+        raise InputError(path, None, "is a folder; expected a CSV or Parquet file" if path.is_dir()
+                         else "file not found")
     try:
         if path.suffix.lower() == ".csv":
             return pl.read_csv(path)
@@ -125,8 +126,23 @@ def _read_table(path: Path) -> pl.DataFrame:
                                      f"file ({type(exc).__name__})") from None
 
 
+def _node_indices(pubkeys: pl.Series, network: Network | None, source) -> pl.Series:
+    name = pubkeys.name
+    if network is None:
+        raise InputError(source, name, "expected node indices (pubkeys need the network to look them up)")
+    known = network.pubkey.tolist()
+    index = pubkeys.replace_strict(known, range(len(known)), default=None, return_dtype=pl.Int64)
+    unknown = index.is_null()
+    if unknown.any():
+        row = int(unknown.arg_max())
+        raise InputError(source, name, f"expected node indices or pubkeys of the network, got "
+                                       f"{pubkeys[row]!r} (row {row}, {int(unknown.sum())} rows unknown)")
+    return index
+
+
 def validate_workload(df: pl.DataFrame, network: Network | None = None, source=None) -> pl.DataFrame:
-    """Check columns, dtypes and values; returns the table with the canonical dtypes."""
+    """Check columns, dtypes and values; returns the table with the canonical dtypes. Senders and
+    receivers given as pubkeys are looked up in ``network``."""
     out = {}
     for col in PAYMENT_COLUMNS:
         if col.name not in df.columns:
@@ -134,11 +150,18 @@ def validate_workload(df: pl.DataFrame, network: Network | None = None, source=N
         values = df[col.name]
         if values.null_count():
             raise InputError(source, col.name, "expected no missing values")
+        if col.unit == "node" and values.dtype == pl.String:
+            values = _node_indices(values, network, source)
         is_float_col = col.dtype.startswith("float")
         if not values.dtype.is_numeric() or (not is_float_col and values.dtype.is_float()):
             raise InputError(source, col.name, f"expected {col.dtype} values, got {values.dtype}")
         out[col.name] = values.cast(getattr(pl, col.dtype.capitalize()))
     table = pl.DataFrame(out)
+    repeated = table["id"].is_duplicated()
+    if repeated.any():
+        row = int(repeated.arg_max())
+        raise InputError(source, "id", f"expected unique payment ids, {table['id'][row]} repeats "
+                                       f"(row {row}, {int(repeated.sum())} rows)")
     if (table["amount_msat"] <= 0).any():
         raise InputError(source, "amount_msat", "expected amounts > 0")
     if (table["src"] == table["dst"]).any():
@@ -157,13 +180,16 @@ def validate_workload(df: pl.DataFrame, network: Network | None = None, source=N
 def read_workload(path: str | Path, network: Network | None = None) -> pl.DataFrame:
     """Read and validate a workload from Parquet or CSV (by extension)."""
     path = Path(path)
-    return validate_workload(_read_table(path), network, source=path)
+    table = _read_table(path)
+    if table.height == 0:
+        raise InputError(path, None, "expected at least one payment, found none")
+    return validate_workload(table, network, source=path)
 
 
 def write_workload(df: pl.DataFrame, path: str | Path) -> Path:
-    """Write a workload to Parquet or CSV (by extension), atomically."""
+    """Write a workload to Parquet or CSV (by extension), all or nothing."""
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with staged_file(path) as tmp:
         if path.suffix.lower() == ".csv":
             df.write_csv(tmp)
         else:

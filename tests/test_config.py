@@ -50,6 +50,8 @@ def test_file_and_overrides(tmp_path):
     ("[sender]\napriori_hop_probability = 0.0\n", "sender.apriori_hop_probability", "> 0"),
     ('[engine]\nmode = "fast"\n', "engine.mode", "'event', 'atomic'"),
     ("workload = 3\n", "workload", "expected a table"),
+    ("[workload]\nn_payments = 99_999_999_999\n", "workload.n_payments", "bytes per payment"),
+    ("[network]\nsynthetic_nodes = 10_000_001\n", "network.synthetic_nodes", "<= 10,000,000"),
 ])
 def test_errors_name_file_key_and_expectation(tmp_path, text, key, words):
     path = write(tmp_path, text, "bad.toml")
@@ -107,3 +109,17 @@ def test_an_option_error_names_the_option_not_the_field():
         load_config(None, overrides={"workload.n_payments": -5},
                     sources={"workload.n_payments": "--payments"})
     assert str(err.value) == "--payments: expected a value >= 1, got -5"
+
+
+def test_paths_in_a_file_are_taken_from_its_folder(tmp_path):
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    path = write(folder, '[network]\nsource = "../data/ln.json"\n[workload]\nfile = "w.csv"\n'
+                         f'amount_file = "{tmp_path / "a.csv"}"\n')
+    cfg = load_config(path)
+    assert cfg.network.source == str(folder / "../data/ln.json")
+    assert (cfg.workload.file, cfg.workload.amount_file) == (str(folder / "w.csv"), str(tmp_path / "a.csv"))
+    # given on the command line, a path is the user's own: relative to where fastsim runs
+    cfg = load_config(path, overrides={"workload.file": "mine.csv", "network.source": "synthetic"})
+    assert (cfg.workload.file, cfg.network.source) == ("mine.csv", "synthetic")
+    assert load_config(write(folder, "[workload]\nn_payments = 5\n")).network.source == "synthetic"

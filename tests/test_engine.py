@@ -64,6 +64,15 @@ def test_cheapest_route_exact_fee_and_balances():
     assert nodes["fees_paid_msat"].to_list() == [21_000, 0, 0, 0]
 
 
+def test_a_failed_payment_has_no_fee_rate_and_no_attempt_is_not_counted_as_one():
+    net = net_from(**DIAMOND)
+    res = run(net, [(0.0, 0, 2, 100_000_000), (10.0, 0, 2, 2 * CAP)], HALF)  # the second finds no route
+    assert res.payments["attempts"].to_list() == [1, 0]
+    assert res.payments["fee_ppm"].to_list() == [210.0, None]  # null, not NaN
+    summary = res.summary.row(0, named=True)
+    assert summary["never_routed_share"] == 0.5 and summary["mean_attempts"] == 1.0
+
+
 def test_liquidity_failure_then_retry_on_another_path():
     net = net_from(**DIAMOND)
     balances = list(HALF)

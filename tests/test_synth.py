@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fastsim.errors import InputError
 from fastsim.network import Network
 from fastsim.synth import (
     CAPACITY_SAT_QUANTILES,
@@ -142,7 +143,7 @@ def test_mean_degree_and_disabled_share():
     (dict(n_nodes=100, seed=0, disabled_share=-0.1), "disabled_share"),
 ])
 def test_bad_arguments_name_the_argument(kwargs, name):
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(InputError, match=f"'{name}'"):
         synthesize(**kwargs)
 
 

@@ -99,6 +99,8 @@ def test_round_trip(tmp_path, suffix):
     (lambda d: d.with_columns(t_arrival_s=-pl.col("t_arrival_s")), "t_arrival_s"),
     (lambda d: d.with_columns(src=pl.lit(99)), "src"),
     (lambda d: d.with_columns(amount_msat=pl.lit(1.5)), "amount_msat"),
+    (lambda d: d.with_columns(id=pl.col("id") // 2), "id"),
+    (lambda d: d.with_columns(src=pl.lit("02" + "ab" * 32)), "src"),
 ])
 def test_bad_workload_files_name_file_and_column(tmp_path, change, field):
     df, _ = generate_workload(star(), n_payments=20, seed=9)
@@ -107,6 +109,26 @@ def test_bad_workload_files_name_file_and_column(tmp_path, change, field):
     with pytest.raises(InputError) as err:
         read_workload(path, star())
     assert "bad.parquet" in str(err.value) and f"'{field}'" in str(err.value)
+
+
+def test_senders_and_receivers_as_pubkeys(tmp_path):
+    net = star()
+    df, _ = generate_workload(net, n_payments=50, seed=2)
+    pubkeys = df.with_columns(src=pl.col("src").map_elements(lambda i: f"n{i}", return_dtype=pl.String))
+    pubkeys.write_csv(tmp_path / "w.csv")
+    assert read_workload(tmp_path / "w.csv", net).equals(df)
+    with pytest.raises(InputError, match=r"w\.csv: field 'src': expected node indices \(pubkeys need"):
+        read_workload(tmp_path / "w.csv")
+    pubkeys.with_columns(src=pl.col("src").replace("n3", "nobody")).write_csv(tmp_path / "w.csv")
+    with pytest.raises(InputError, match=r"w\.csv: field 'src': .* got 'nobody' \(row \d+"):
+        read_workload(tmp_path / "w.csv", net)
+
+
+def test_repeated_payment_ids_are_named(tmp_path):
+    df, _ = generate_workload(star(), n_payments=5, seed=2)
+    df.with_columns(id=pl.Series([0, 1, 2, 1, 4])).write_csv(tmp_path / "w.csv")
+    with pytest.raises(InputError, match=r"w\.csv: field 'id': expected unique payment ids, 1 repeats"):
+        read_workload(tmp_path / "w.csv", star())
 
 
 def test_unknown_choice_is_an_error():

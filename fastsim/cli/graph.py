@@ -12,6 +12,7 @@ from rich.table import Table
 from fastsim.cli._errors import user_errors
 from fastsim.graphstats import PERCENTILES, network_stats
 from fastsim.importers import FORMATS, import_network, load_network
+from fastsim.staging import check_file_target
 from fastsim.synth import synthesize
 
 app = typer.Typer(help="Import, synthesize and inspect channel graphs.", no_args_is_help=True)
@@ -26,6 +27,7 @@ def import_command(
 ) -> None:
     """Import a real network snapshot into fastsim's Parquet network file."""
     with user_errors():
+        check_file_target(out)  # before the import, which a bad -o would otherwise cost
         t0 = time.perf_counter()
         network, report = import_network(file, format=format or None)
         t1 = time.perf_counter()
@@ -43,7 +45,7 @@ def synth_command(
     out: Path = typer.Option(..., "-o", "--out", help="Network Parquet file to write."),
 ) -> None:
     """Generate a synthetic LN-like graph calibrated to the 2026 mainnet snapshot."""
-    with user_errors():
+    with user_errors(options={"n_nodes": "--nodes", "seed": "--seed"}):
         t0 = time.perf_counter()
         network = synthesize(n_nodes=nodes, seed=seed)
         network.save(out)

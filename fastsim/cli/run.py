@@ -17,7 +17,7 @@ from rich.progress import (
 from fastsim.cli._errors import user_errors
 from fastsim.config import load_config, parse_assignments
 from fastsim.errors import InputError
-from fastsim.results import write_results
+from fastsim.results import check_out_dir, write_results
 from fastsim.scenario import run_scenario
 
 
@@ -64,9 +64,10 @@ def run_command(
                 overrides[dotted] = value
                 sources[dotted] = option
         cfg = load_config(config, overrides=overrides, sources=sources)
+        out_dir = out or Path("out") / cfg.name
+        check_out_dir(out_dir)  # before the run, which a bad --out would otherwise cost
     console = Console(stderr=True, quiet=quiet)
     with user_errors():
-        out_dir = out or Path("out") / cfg.name
         with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), console=console, transient=True) as bar:
             task = bar.add_task("payments", total=None)
@@ -85,7 +86,8 @@ def print_summary(s: dict, run_info: dict, out_dir: Path) -> None:
         typer.echo(f"endpoints drawn from {where}: {wl['candidates']:,} nodes "
                    f"({wl['left_out']:,} left out)")
     typer.echo(f"payments {s['payments']:,}: {s['succeeded']:,} succeeded "
-               f"({100 * s['success_rate']:.1f}%), mean attempts {s['mean_attempts']:.2f}")
+               f"({100 * s['success_rate']:.1f}%); {100 * s['never_routed_share']:.1f}% found no route, "
+               f"the others made {_fmt(s['mean_attempts'], 2)} attempts on average")
     failures = {k.removeprefix("failed_"): v for k, v in s.items() if k.startswith("failed_") and v}
     if failures:
         typer.echo("failures: " + ", ".join(f"{k} {v:,}" for k, v in failures.items()))

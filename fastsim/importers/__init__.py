@@ -2,20 +2,22 @@
 
 Formats (auto-detected from content; ``format=`` overrides): ``cln`` (Core Lightning
 ``listchannels`` JSON, plain or gzip), ``lnd`` (``describegraph`` JSON, plain or gzip), ``cloth``
-(CLoTH CSV triple, balances kept) and ``parquet`` (a file written by ``Network.save``).
+(CLoTH CSV triple given by any of its files, the start of their names or their folder, balances
+kept) and ``parquet`` (a file written by ``Network.save``).
 
 Bad input policy (also in docs/importers.md):
 
 - Structural breakage is an :class:`~fastsim.errors.InputError` naming the file, the field and
   what was expected (with the entry or row): unreadable files, invalid JSON/CSV/gzip, missing
   fields or columns, wrong types, unparseable msat strings, negative fees or CLTV, references to
-  unknown nodes or edges, CLoTH edges not matching their channel, CLoTH balances not adding up.
+  unknown nodes or edges, CLoTH edges not matching their channel, CLoTH balances not adding up, an
+  import that keeps no channel at all.
 - Data-quality problems found on real mainnet dumps are dropped or disabled and counted in the
   :class:`ImportReport`, never silently: self-loop channels and channels of zero or negative
   capacity are dropped; a repeated short channel id with other endpoints (or a repeated lnd/CLoTH
   channel id) is dropped, a repeated entry for a direction already read is dropped; a direction
-  with an absurd fee (rate above 1,000,000 ppm or base above 100,000,000 msat) or with
-  ``htlc_max < htlc_min`` is disabled while its channel stays.
+  with an absurd fee (rate above 1,000,000 ppm or base above 100,000,000 msat), with
+  ``htlc_max < htlc_min`` or announced enabled with CLTV delta 0 is disabled while its channel stays.
 - A direction the snapshot has no policy for (a missing reverse entry in CLN, a ``null`` policy in
   lnd) is disabled; parallel channels stay separate channels.
 """
@@ -51,9 +53,10 @@ def import_network(path: str | Path, *, format: str | None = None) -> tuple[Netw
     path = Path(path)
     if format is not None and format not in FORMATS:
         raise InputError(path, "format", f"expected one of {', '.join(FORMATS)}, got {format!r}")
-    if not path.exists():
+    format = format or detect_format(path)
+    if format != "cloth" and not path.exists():  # a CLoTH network may be named by the start of its files
         raise InputError(path, None, "file not found")
-    return READERS[format or detect_format(path)](path)
+    return READERS[format](path)
 
 
 def load_network(path: str | Path, *, format: str | None = None) -> Network:

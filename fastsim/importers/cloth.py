@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -15,24 +17,52 @@ CHANNEL_COLUMNS = ("id", "edge1_id", "edge2_id", "node1_id", "node2_id", "capaci
 EDGE_COLUMNS = ("id", "channel_id", "counter_edge_id", "from_node_id", "to_node_id", "balance",
                 "fee_base", "fee_proportional", "min_htlc", "timelock")
 PARTS = ("nodes", "channels", "edges")
+# a part's file: the part's name alone or joined by '-', '_' or '.' to a head (x-nodes.csv) or a tail
+# (nodes_ln.csv, as CLoTH's own repository names its snapshot)
+PART_FILE = re.compile(r"^(?P<head>(?:.*[-_.])?)(?P<part>nodes|channels|edges)(?P<tail>(?:[-_.].*)?)\.csv$")
+EXPECTED = ("expected a CLoTH CSV file named for its part (x-nodes.csv, channels_ln.csv, ...), the start "
+            "of such names, or a folder holding the three")
+
+
+def _in_folder(folder: Path) -> dict[str, Path]:
+    groups: dict[tuple[str, str], dict[str, Path]] = defaultdict(dict)
+    for p in sorted(folder.glob("*.csv")):
+        m = PART_FILE.match(p.name)
+        if m:
+            groups[m["head"], m["tail"]][m["part"]] = p
+    complete = [files for files in groups.values() if len(files) == len(PARTS)]
+    if len(complete) != 1:
+        found = "no CLoTH network" if not complete else f"{len(complete)} CLoTH networks"
+        raise InputError(folder, None, f"a folder with {found} in it; {EXPECTED}, or a snapshot file")
+    return complete[0]
+
+
+def _by_prefix(path: Path) -> dict[str, Path] | None:
+    for sep in ("", "-", "_"):
+        files = {part: path.with_name(f"{path.name}{sep}{part}.csv") for part in PARTS}
+        if all(p.is_file() for p in files.values()):
+            return files
+    return None
+
+
+def is_cloth_prefix(path: Path) -> bool:
+    """Whether ``path`` is the start of the names of a CLoTH triple (``x`` or ``x-`` for ``x-nodes.csv``)."""
+    return _by_prefix(path) is not None
 
 
 def cloth_paths(path: Path) -> dict[str, Path]:
-    """The three files of a CLoTH network, given the folder, one of them or their common prefix."""
+    """The three files of a CLoTH network, given any one of them, the start of their names or their folder."""
     if path.is_dir():
-        found = {part: path / f"{part}.csv" for part in PARTS}
+        return _in_folder(path)
+    m = PART_FILE.match(path.name)
+    if m:
+        found = {part: path.with_name(f"{m['head']}{part}{m['tail']}.csv") for part in PARTS}
+    elif path.exists():
+        raise InputError(path, None, f"no CLoTH part in the file name; {EXPECTED}")
     else:
-        stem = path.name
-        for part in PARTS:
-            for suffix in (f"-{part}.csv", f"_{part}.csv", f"{part}.csv"):
-                if stem.endswith(suffix):
-                    stem = stem[: -len(suffix)]
-                    break
-            else:
-                continue
-            break
-        sep = "" if not stem or stem.endswith(("-", "_")) else "-"
-        found = {part: path.with_name(f"{stem}{sep}{part}.csv") for part in PARTS}
+        found = _by_prefix(path)
+        if found is None:
+            raise InputError(path, None, f"file not found; {EXPECTED}")
     for part, p in found.items():
         if not p.is_file():
             raise InputError(p, None, f"the CLoTH {part} file is missing")

@@ -6,12 +6,13 @@ from pathlib import Path
 
 from fastsim.errors import InputError
 from fastsim.importers._io import read_head
+from fastsim.importers.cloth import is_cloth_prefix
 
 PARQUET_MAGIC = b"PAR1"
 
 
 def detect_format(path: Path) -> str:
-    if path.is_dir() or path.suffix.lower() == ".csv":
+    if path.is_dir() or path.suffix.lower() == ".csv" or is_cloth_prefix(path):
         return "cloth"
     if not path.exists():
         raise InputError(path, None, "file not found")

@@ -22,6 +22,7 @@ WARNINGS = {
     "absurd_fee_directions_disabled": (f"directions with fee rate > {MAX_FEE_RATE_PPM:,} ppm or base "
                                        f"fee > {MAX_FEE_BASE_MSAT:,} msat, disabled"),
     "htlc_max_below_min_directions_disabled": "directions with htlc_max < htlc_min, disabled",
+    "zero_cltv_directions_disabled": "directions announced enabled with CLTV delta 0, disabled",
 }
 
 
@@ -83,6 +84,10 @@ def build_network(*, source, fmt: str, pubkey, alias, scid, node0, node1, capaci
     report.warnings["self_loop_channels_dropped"] += int(self_loop.sum())
     report.warnings["nonpositive_capacity_channels_dropped"] += int(nonpositive.sum())
     keep = ~(self_loop | nonpositive)
+    if not keep.any():
+        dropped = "; ".join(f"{count:,} {WARNINGS[key]}" for key, count in report.warnings.items() if count)
+        raise InputError(source, None, f"expected at least one usable channel, kept none of the "
+                                       f"{node0.size:,} read" + (f" ({dropped})" if dropped else ""))
     keep_dir = np.repeat(keep, 2)
     pol = {name: np.asarray(values)[keep_dir] for name, values in policy.items()}
     present = np.asarray(present, bool)[keep_dir]
@@ -97,6 +102,13 @@ def build_network(*, source, fmt: str, pubkey, alias, scid, node0, node1, capaci
     report.warnings["absurd_fee_directions_disabled"] += int(absurd.sum())
     report.warnings["htlc_max_below_min_directions_disabled"] += int(inverted.sum())
     enabled &= ~(absurd | inverted)
+    # A zero delta leaves the forwarding node no blocks to claim its incoming HTLC on chain once the
+    # outgoing one is claimed (lnd refuses deltas below 18, its early versions below 4), and dumps write all-zero policies for
+    # directions whose update they never had (tens of thousands in lnd dumps of older gossip stores);
+    # kept enabled, such a direction is a free, instant hop that every cost model would prefer.
+    zero_cltv = enabled & (pol["cltv_delta"] == 0)
+    report.warnings["zero_cltv_directions_disabled"] += int(zero_cltv.sum())
+    enabled &= ~zero_cltv
     # a disabled direction keeps its announced policy where it had one; clamp what cannot be stored
     pol["htlc_max_msat"] = np.maximum(pol["htlc_max_msat"], pol["htlc_min_msat"])
     report.channels = int(keep.sum())

@@ -15,13 +15,14 @@ def test_import_and_info_on_the_2026_snapshot(tmp_path, data_dir):
     res = runner.invoke(app, ["graph", "import", str(data_dir / "ln-2026-02-03.listchannels.json.gz"),
                               "-o", str(out)])
     assert res.exit_code == 0, res.output
+    assert "warning: 1 directions announced enabled with CLTV delta 0, disabled" in res.output
     net = Network.load(out)
     assert (net.n_nodes, net.n_channels) == (17_324, 50_808)
     res = runner.invoke(app, ["graph", "info", str(out)])
     assert res.exit_code == 0, res.output
     assert "17,324" in res.output and "50,808" in res.output
     assert "6,191" in res.output  # largest strongly connected component over enabled directions
-    assert "35,806" in res.output  # disabled directions
+    assert "35,807" in res.output  # disabled directions
 
 
 def test_synth_then_info(tmp_path):

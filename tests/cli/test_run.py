@@ -101,3 +101,25 @@ def test_set_overrides_any_key_and_help_shows_defaults(tmp_path):
     assert negative.exit_code == 2 and "--payments: expected a value >= 1" in negative.output
     helptext = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "200"}).output
     assert "workload.n_payments, 10000" in helptext and "--set" in helptext
+
+
+def test_scenario_file_with_its_own_network_and_workload_beside_it(tmp_path, monkeypatch):
+    """Paths in the TOML are the TOML folder's; the workload names nodes by pubkey."""
+    from fastsim.synth import synthesize
+    from fastsim.workload import generate_workload
+
+    folder = tmp_path / "study"
+    folder.mkdir()
+    net = synthesize(n_nodes=60, seed=3)
+    net.save(folder / "net.parquet")
+    df, _ = generate_workload(net, n_payments=40, seed=3)
+    df.with_columns(src=pl.Series([net.pubkey[i] for i in df["src"]]),
+                    dst=pl.Series([net.pubkey[i] for i in df["dst"]])).write_csv(folder / "w.csv")
+    (folder / "s.toml").write_text('[network]\nsource = "net.parquet"\n[workload]\nfile = "w.csv"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    res = run_cli("run", str(folder / "s.toml"), "--out", "o", "--quiet")
+    assert res.exit_code == 0, res.output
+    payments = pl.read_parquet(elsewhere / "o" / "payments.parquet")
+    assert payments["src"].to_list() == df["src"].to_list() and payments.height == 40

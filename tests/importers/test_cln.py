@@ -62,6 +62,8 @@ def test_parallel_channels_stay_separate(tmp_path):
     ([entry(A, B, "1x1x1", base_fee_millisatoshi=10**9)], "absurd_fee_directions_disabled"),
     ([entry(A, B, "1x1x1", htlc_minimum_msat="10msat", htlc_maximum_msat="5msat")],
      "htlc_max_below_min_directions_disabled"),
+    ([entry(A, B, "1x1x1", delay=0, base_fee_millisatoshi=0, fee_per_millionth=0)],
+     "zero_cltv_directions_disabled"),
 ])
 def test_data_quality_problems_are_counted_never_silent(tmp_path, entries, key):
     net, report = import_network(write(tmp_path, entries + [entry(B, C, "9x9x9")]))
@@ -100,12 +102,21 @@ def test_invalid_json_and_gzip(tmp_path):
         import_network(tmp_path / "x.json", format="cln")
 
 
+def test_an_import_that_keeps_no_channel_is_an_error(tmp_path):
+    with pytest.raises(InputError, match=r"lc\.json: expected at least one usable channel, kept none "
+                                         r"of the 1 read \(1 channels with zero or negative capacity"):
+        import_network(write(tmp_path, [entry(A, B, "1x1x1", amount_msat="-5msat")]))
+    with pytest.raises(InputError, match="kept none of the 0 read"):
+        import_network(write(tmp_path, []))
+
+
 def test_2026_snapshot_counts(data_dir):
     net, report = import_network(data_dir / "ln-2026-02-03.listchannels.json.gz")
     assert (net.n_nodes, net.n_channels) == (17_324, 50_808)
-    assert int((~net.enabled).sum()) == 35_806
+    # 35,806 directions are announced disabled; one more is announced with CLTV delta 0 and no fees
+    assert int((~net.enabled).sum()) == 35_807
     assert net.largest_scc().size == 6_191
-    assert not report.warnings or sum(report.warnings.values()) == 0
+    assert {k: v for k, v in report.warnings.items() if v} == {"zero_cltv_directions_disabled": 1}
     assert np.median(net.capacity_msat) == 1_282_038_000 or abs(np.median(net.capacity_msat) / 1.28e9 - 1) < 0.01
 
 
@@ -114,5 +125,6 @@ def test_2021_snapshot_counts_and_absurd_fees(data_dir):
     assert (net.n_nodes, net.n_channels) == (8_827, 37_454)
     # 44 directions charge more than 1e6 ppm; 12 more a base fee above 100,000 sat
     assert report.warnings["absurd_fee_directions_disabled"] == 56
+    assert report.warnings["zero_cltv_directions_disabled"] == 3
     assert net.fee_rate_ppm[net.enabled].max() <= 1_000_000
-    assert net.enabled.sum() + 19_340 == net.n_directions
+    assert net.enabled.sum() + 19_343 == net.n_directions

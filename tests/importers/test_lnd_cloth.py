@@ -65,17 +65,28 @@ def test_lnd_duplicates_and_self_loops_counted(tmp_path):
     assert report.warnings["self_loop_channels_dropped"] == 1
 
 
-def cloth_files(tmp_path, *, balance0=600, channels_extra="", prefix="x"):
-    (tmp_path / f"{prefix}-nodes.csv").write_text("id\n0\n1\n2\n")
-    (tmp_path / f"{prefix}-channels.csv").write_text(
+def test_lnd_zero_cltv_disabled_and_no_channel_kept_is_an_error(tmp_path):
+    net, report = import_network(lnd_graph(tmp_path, [edge("7", P1, P2, policy(
+        time_lock_delta=0, fee_base_msat="0", fee_rate_milli_msat="0"), policy())]))
+    assert net.enabled.tolist() == [False, True]
+    assert report.warnings["zero_cltv_directions_disabled"] == 1
+    with pytest.raises(InputError, match="only.json: expected at least one usable channel"):
+        import_network(lnd_graph(tmp_path, [edge("7", P1, P2, policy(), capacity="-5")], name="only.json"))
+
+
+def cloth_files(tmp_path, *, balance0=600, channels_extra="", prefix="x", name="{prefix}-{part}.csv"):
+    def path(part):
+        return tmp_path / name.format(prefix=prefix, part=part)
+    path("nodes").write_text("id\n0\n1\n2\n")
+    path("channels").write_text(
         "id,edge1_id,edge2_id,node1_id,node2_id,capacity\n0,0,1,0,1,1000\n1,2,3,1,2,2000\n"
         + channels_extra)
-    (tmp_path / f"{prefix}-edges.csv").write_text(
+    path("edges").write_text(
         "id,channel_id,counter_edge_id,from_node_id,to_node_id,balance,fee_base,fee_proportional,"
         "min_htlc,timelock\n"
         f"0,0,1,0,1,{balance0},5,10,1,40\n1,0,0,1,0,400,6,20,1,41\n"
         "2,1,3,1,2,2000,7,30,1,42\n3,1,2,2,1,0,8,40,1,43\n")
-    return tmp_path / f"{prefix}-edges.csv"
+    return path("edges")
 
 
 def test_cloth_keeps_balances_given_any_of_the_three_files(tmp_path):
@@ -85,6 +96,37 @@ def test_cloth_keeps_balances_given_any_of_the_three_files(tmp_path):
         assert report.format == "cloth"
         assert net.balance_msat.tolist() == [600, 400, 2000, 0]
         assert net.fee_base_msat.tolist() == [5, 6, 7, 8] and net.cltv_delta.tolist() == [40, 41, 42, 43]
+
+
+def test_cloth_as_its_own_repository_ships_it(tmp_path):
+    """nodes_ln.csv, channels_ln.csv, edges_ln.csv beside other files: the folder or any of the three."""
+    cloth_files(tmp_path, prefix="ln", name="{part}_{prefix}.csv")
+    (tmp_path / "channels_template.csv").write_text("id\n")  # CLoTH's templates, no nodes file
+    (tmp_path / "edges_template.csv").write_text("id\n")
+    (tmp_path / "payments_ln.csv").write_text("id\n")
+    for given in (tmp_path, tmp_path / "nodes_ln.csv", tmp_path / "channels_ln.csv", tmp_path / "edges_ln.csv"):
+        net, report = import_network(given)
+        assert report.format == "cloth" and net.balance_msat.tolist() == [600, 400, 2000, 0], given
+
+
+def test_cloth_by_the_start_of_the_names(tmp_path):
+    cloth_files(tmp_path, prefix="x")
+    for given in ("x", "x-"):
+        assert import_network(tmp_path / given)[1].format == "cloth", given
+
+
+def test_folders_and_csv_files_that_hold_no_cloth_network(tmp_path):
+    with pytest.raises(InputError, match="a folder with no CLoTH network in it"):
+        import_network(tmp_path)
+    cloth_files(tmp_path, prefix="a")
+    cloth_files(tmp_path, prefix="b")
+    with pytest.raises(InputError, match="a folder with 2 CLoTH networks in it"):
+        import_network(tmp_path)
+    (tmp_path / "amounts.csv").write_text("amount_msat\n5\n")
+    with pytest.raises(InputError, match="amounts.csv: no CLoTH part in the file name"):
+        import_network(tmp_path / "amounts.csv")
+    with pytest.raises(InputError, match="c: file not found"):
+        import_network(tmp_path / "c")
 
 
 def test_cloth_bad_balances_and_references(tmp_path):
@@ -107,9 +149,11 @@ def test_cloth_bad_balances_and_references(tmp_path):
 
 def test_samples_describe_the_same_channels(data_dir):
     lnd = load_network(data_dir / "lnd-describegraph-sample.json")
-    cloth = load_network(data_dir / "cloth-sample-channels.csv")
+    cloth = load_network(data_dir / "cloth-sample")  # the start of the three files' names
     assert (lnd.n_nodes, lnd.n_channels) == (146, 339)
     assert cloth.n_channels == 339 and cloth.balance_msat is not None
+    # CLoTH has no disabled flag: the sample writes lnd's disabled directions with CLTV delta 0
+    assert np.array_equal(np.sort(lnd.cltv_delta[lnd.enabled]), np.sort(cloth.cltv_delta[cloth.enabled]))
     assert sorted(lnd.capacity_msat.tolist()) == sorted(cloth.capacity_msat.tolist())
     for name in ("fee_base_msat", "fee_rate_ppm", "cltv_delta"):
         assert np.array_equal(np.sort(getattr(lnd, name)), np.sort(getattr(cloth, name))), name
