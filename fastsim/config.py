@@ -274,6 +274,20 @@ def _merge(base: dict, extra: dict) -> dict:
     return out
 
 
+def read_toml(path: Path) -> dict:
+    """A TOML file as a dict; an unreadable or invalid file is an InputError naming it."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InputError(path, None, f"cannot read the file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise InputError(path, None, "not a text file; expected a scenario TOML") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(path, None, f"invalid TOML: {exc}") from None
+
+
 def load_config(path: str | Path | None = None, *, overrides: dict | None = None,
                 sources: dict[str, str] | None = None) -> Config:
     """Read a scenario TOML (None: all defaults) and apply dotted-key overrides.
@@ -284,16 +298,7 @@ def load_config(path: str | Path | None = None, *, overrides: dict | None = None
     data: dict = {}
     if path is not None:
         path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise InputError(path, None, f"cannot read the file ({exc.strerror})") from None
-        except UnicodeDecodeError:
-            raise InputError(path, None, "not a text file; expected a scenario TOML") from None
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise InputError(path, None, f"invalid TOML: {exc}") from None
+        data = read_toml(path)
         _resolve_paths(data, path.parent)
     config = config_from_dict(data, path)
     if not overrides:
@@ -339,4 +344,5 @@ def documented_toml() -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Config", "config_from_dict", "documented_toml", "load_config", "parse_assignments"]
+__all__ = ["Config", "config_from_dict", "documented_toml", "load_config", "parse_assignments",
+           "read_toml"]

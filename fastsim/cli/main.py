@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from fastsim import __version__
-from fastsim.cli import graph, run
+from fastsim.cli import graph, report, run, sweep
 
 app = typer.Typer(
     name="fastsim",
@@ -16,6 +16,8 @@ app = typer.Typer(
 )
 app.add_typer(graph.app, name="graph")
 app.command("run")(run.run_command)
+app.command("sweep")(sweep.sweep_command)
+app.command("report")(report.report_command)
 
 
 def _version(value: bool) -> None:

@@ -1,7 +1,12 @@
 """The one Numba decorator the kernels use: cached by default, ``FASTSIM_NUMBA_CACHE=0`` turns caching off.
 
 Numba keys a cached kernel on its own file only, while our kernels inline functions from sibling
-modules; so the cache is dropped whenever any kernel source changes (a stamp of their hash).
+modules; so the kernels are cached in a folder of their own per hash of all kernel sources,
+``__pycache__/fastsim-<hash>/`` (under ``NUMBA_CACHE_DIR`` when that is set). A source change
+starts a new folder instead of deleting files, so processes starting at once (a sweep's workers)
+never race on a deletion, and a process still running older sources neither loses its cache nor
+writes stale code where newer sources would read it. Folders of other hashes are removed once no
+process holds them: each process keeps a shared lock on its own folder while it lives.
 
 Serial kernels are compiled without Numba's reference counting (``_nrt=False``): they take every
 array from the caller and allocate none (Numba refuses to compile an allocation without it), and
@@ -9,40 +14,116 @@ the atomic increments and decrements it adds around each helper call took half t
 time. Parallel kernels keep it, as their scheduling needs it.
 """
 
+import contextlib
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import numba
+from numba.core import config as numba_config
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, so old folders are kept rather than risked
+    fcntl = None
 
 CACHE = os.environ.get("FASTSIM_NUMBA_CACHE", "1") not in ("0", "false", "no", "off")
+PREFIX = "fastsim-"
+LOCK = "in-use.lock"
+
+_held = None  # the open lock file of this process's cache folder, kept until exit
 
 
-def _drop_stale_cache() -> None:
-    here = Path(__file__).resolve().parent
+def sources_hash(folder: Path) -> str:
     digest = hashlib.sha256()
-    for source in sorted(here.glob("*.py")):
-        digest.update(source.read_bytes())
-    cache = here / "__pycache__"
-    stamp = cache / "fastsim-kernels.stamp"
+    for source in sorted(folder.glob("*.py")):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _hold(folder: Path):
+    """Create ``folder`` and take a shared lock on its lock file; the open file holds the lock."""
+    lock = folder / LOCK
+    while True:
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            handle = open(lock, "a")
+        except FileNotFoundError:  # removed by a pruner between mkdir and open
+            continue
+        if fcntl is None:
+            return handle
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        try:
+            if os.stat(lock).st_ino == os.fstat(handle.fileno()).st_ino:
+                return handle
+        except FileNotFoundError:
+            pass
+        handle.close()  # a pruner removed the folder before we locked it: start again
+
+
+def _prune(root: Path, keep: Path) -> None:
+    """Remove the cache folders of other source hashes that no living process holds."""
+    if fcntl is None:
+        return
+    for folder in root.glob(PREFIX + "*"):
+        if folder == keep or not folder.is_dir():
+            continue
+        try:
+            with open(folder / LOCK, "a") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # in use
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue
+
+
+def cache_folder() -> Path | None:
+    """This process's kernel cache folder, created and held; None where no folder is writable
+    (a read-only install: Numba then falls back to its own location)."""
+    global _held
+    here = Path(__file__).resolve().parent
+    root = Path(numba_config.CACHE_DIR) if numba_config.CACHE_DIR else here / "__pycache__"
+    folder = root / (PREFIX + sources_hash(here))
+    if _held is None:
+        try:
+            _held = _hold(folder)
+            _prune(root, folder)
+        except OSError:
+            return None
+    return folder
+
+
+_FOLDER = cache_folder() if CACHE else None
+
+
+@contextlib.contextmanager
+def _cache_dir():
+    # Numba picks a function's cache folder when the dispatcher is made, from NUMBA_CACHE_DIR's
+    # setting; pointing that at our folder for just this moment touches no other package's cache
+    saved = numba_config.CACHE_DIR
+    numba_config.CACHE_DIR = str(_FOLDER)
     try:
-        if stamp.is_file() and stamp.read_text() == digest.hexdigest():
-            return
-        cache.mkdir(exist_ok=True)
-        for entry in cache.iterdir():
-            if entry.suffix in (".nbi", ".nbc"):
-                entry.unlink(missing_ok=True)
-        stamp.write_text(digest.hexdigest())
-    except OSError:  # a read-only install: Numba falls back to its own cache location
-        pass
+        yield
+    finally:
+        numba_config.CACHE_DIR = saved
 
 
-if CACHE:
-    _drop_stale_cache()
+def _cached(make):
+    def wrap(*args, **kwargs):
+        with _cache_dir():
+            return make(*args, **kwargs)
+    return wrap
 
 
 def njit(*args, **kwargs):
     kwargs.setdefault("cache", CACHE)
     if not kwargs.get("parallel"):
         kwargs.setdefault("_nrt", False)
-    return numba.njit(*args, **kwargs)
+    if not (kwargs["cache"] and _FOLDER):
+        return numba.njit(*args, **kwargs)
+    if args and callable(args[0]):  # @njit
+        return _cached(numba.njit)(*args, **kwargs)
+    return _cached(numba.njit(*args, **kwargs))  # @njit(...): the dispatcher is made on the call
