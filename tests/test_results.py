@@ -56,6 +56,9 @@ def assert_complete(out: Path) -> int:
 
 
 def siblings(out: Path) -> list[str]:
+    """What else its folder holds (nothing when a writer was killed before making the folder)."""
+    if not out.parent.exists():
+        return []
     return sorted(p.name for p in out.parent.iterdir() if p.name != out.name)
 
 
