@@ -173,16 +173,22 @@ def naive_funds_array(table: AssociationTable, n_htlcs: int) -> np.ndarray:
     return out
 
 
-def known_failures(records, node, payment, now, *, half_life, remember, lnd, forget_after,
-                   capacity):
+def known_failures(records, node, payment, now, *, deadline, half_life, remember, lnd,
+                   forget_after, capacity):
     """What a node's search reads of its failure records ``(node, payment, direction, amount,
     time)``, in any order: its payment's own always, at their amounts; others' while younger than
     ``forget_after`` half-lives, their bound relaxed toward the capacity by the half-life (fee and
-    probability models) or at their amounts (lnd's). Per direction the lowest bound, the lowest of
-    the payment's own amounts (for the forward bounds) and the youngest age."""
+    probability models) or at their amounts (lnd's). Per direction the lowest bound, the lowest
+    bound the forward search sees (others' relaxed as they will be at the payment's ``deadline``,
+    and left out if forgotten by then) and the youngest age."""
     fail_amt = np.full(len(capacity), NO_FAILURE, np.int64)
     fwd_fail_amt = fail_amt.copy()
     fail_age = np.full(len(capacity), np.inf)
+    def faded(e, amount, age):
+        if lnd or amount >= capacity[e]:
+            return amount
+        return capacity[e] - int((capacity[e] - amount) * 0.5 ** (age / half_life))
+
     for s, q, e, amount, time in records:
         if s != node:
             continue
@@ -191,10 +197,12 @@ def known_failures(records, node, payment, now, *, half_life, remember, lnd, for
             fail_amt[e] = min(fail_amt[e], amount)
             fwd_fail_amt[e] = min(fwd_fail_amt[e], amount)
         elif remember and age <= forget_after * half_life:
-            bound = amount
-            if not lnd and amount < capacity[e]:
-                bound = capacity[e] - int((capacity[e] - amount) * 0.5 ** (age / half_life))
-            fail_amt[e] = min(fail_amt[e], bound)
+            fail_amt[e] = min(fail_amt[e], faded(e, amount, age))
+            age_then = max(deadline - time, 0.0)
+            if lnd:  # never reused: the forward bounds may price what counts now
+                fwd_fail_amt[e] = min(fwd_fail_amt[e], amount)
+            elif age_then <= forget_after * half_life:
+                fwd_fail_amt[e] = min(fwd_fail_amt[e], faded(e, amount, age_then))
         else:
             continue
         fail_age[e] = min(fail_age[e], age)

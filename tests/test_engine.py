@@ -327,9 +327,9 @@ def test_a_retry_reuses_its_first_search_potential_only_while_no_cost_fell(rows,
 def test_a_retry_reuses_its_potential_while_another_payments_record_fades():
     """The first payment fails at node 1 (1 -> 2 short) and retries over 3. The second, at 0.25 s,
     avoids node 1 for that record and fails at 3 (3 -> 2 now short). Its retry at 0.45 s, with a
-    half-life of 0.2 s, sees that record faded: its forward bounds never priced it (they see only
-    the payment's own failures), so both retries reuse their potentials and find the routes a
-    fresh search finds."""
+    half-life of 0.2 s, sees that record faded: its forward bounds priced it only as faded by the
+    payment's deadline, so both retries reuse their potentials and find the routes a fresh search
+    finds."""
     net = net_from(**DIAMOND)
     balances = ([CAP // 2] * 2 + [50_000_000, CAP - 50_000_000] + [CAP // 2] * 2
                 + [150_000_000, CAP - 150_000_000])

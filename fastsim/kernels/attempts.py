@@ -144,7 +144,7 @@ def sender_route(s, p, t, graph, topology, chan, pays, know, params, scratch, vi
             own[released_dir] = balance[released_dir] + released_msat - reserve[released_dir]
         else:
             own[released_dir] = -1
-    n_known = load_knowledge(s, p, t, params, know, pays[3], topology[4], view)
+    n_known = load_knowledge(s, p, t, params, know, pays[3], pays[17], topology[4], view)
     if learned_dir >= 0:  # as load_knowledge reads the payment's own record of age 0
         n_known = learn_now(view, n_known, learned_dir, learned_msat)
     target = pays[1][p]
@@ -192,9 +192,10 @@ def sender_route(s, p, t, graph, topology, chan, pays, know, params, scratch, vi
 @njit
 def potential_holds(s, p, topology, own, params, potentials, amount_msat):
     """Whether the forward potential the sender keeps is payment p's and still a lower bound now:
-    every forward cost it priced is the same or higher. It priced only the payment's own failures
-    (which stay) and the sender's own balances: costs fall only when one of those can newly carry
-    the amount. lnd's model is never reused: there even the payment's own penalties fade."""
+    every forward cost it priced is the same or higher. It priced the payment's own failures (which
+    stay), other payments' as faded by the payment's deadline (they fade no further before it) and
+    the sender's own balances: costs fall only when one of its own directions can newly carry the
+    amount. lnd's model is never reused: there even the payment's own penalties fade."""
     pot_payment, pot_ints = potentials[0], potentials[1]
     if (params[P_REUSE] == 0.0 or pot_payment[s] != p or pot_ints[s, POT_COUNT] < 0
             or int(params[P_COST]) == COST_LND):

@@ -63,14 +63,15 @@ def faded_bound(capacity, amount_msat, age_s, half_life_s):
 
 
 @njit
-def load_knowledge(node, payment, now_s, params, know, t_start, capacity, view):
+def load_knowledge(node, payment, now_s, params, know, t_start, deadline, capacity, view):
     """Materialize what ``node`` learned into the ``view``'s per-direction arrays for a search of
     ``payment`` at ``now_s``; returns how many directions were touched (listed in the view).
 
-    The forward bounds (``fwd_fail_amt``) see only the payment's own records, which stay until it
-    ends, so that a later search of the payment may reuse them while the other records fade. The
-    walk ends at the first record too old to count that is also older than the payment: every
-    record after it is older still."""
+    The forward bounds (``fwd_fail_amt``) see each other payment's record as it will have faded by
+    the payment's ``deadline`` (none at all if forgotten by then): a later search of the payment
+    (never past its deadline) may then reuse them, as a record only fades with time. The walk ends
+    at the first record too old to count that is also older than the payment: every record after
+    it is older still."""
     know_head, know_direction, know_amount, know_time, know_payment, know_next = know[:6]
     own, fail_amt, fwd_fail_amt, fail_age, touched = view
     half_life = params[P_HALF_LIFE]
@@ -92,11 +93,16 @@ def load_knowledge(node, payment, now_s, params, know, t_start, capacity, view):
             touched[n] = e
             n += 1
         amount = know_amount[r]
-        if mine:
+        bound = amount
+        if mine or lnd:
             fwd_fail_amt[e] = min(fwd_fail_amt[e], amount)
-        elif not lnd:
-            amount = faded_bound(capacity[e], amount, age, half_life)
-        fail_amt[e] = min(fail_amt[e], amount)
+        else:
+            bound = faded_bound(capacity[e], amount, age, half_life)
+            age_then = max(deadline[payment] - know_time[r], 0.0)
+            if age_then <= forget_s:
+                fwd_fail_amt[e] = min(fwd_fail_amt[e], faded_bound(capacity[e], amount, age_then,
+                                                                   half_life))
+        fail_amt[e] = min(fail_amt[e], bound)
         fail_age[e] = min(fail_age[e], age)
         r = know_next[r]
     return n

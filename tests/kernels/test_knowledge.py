@@ -64,13 +64,15 @@ def test_load_knowledge_reads_what_the_naive_twin_reads(history, data, cost_mode
     p = data.draw(st.integers(0, len(nodes) - 1))
     last = max([r[4] for r in records], default=0.0)
     now = data.draw(st.floats(max(last, starts[p]), max(last, starts[p]) + 400))
+    deadline = data.draw(st.floats(now, now + 100))
 
     view = (np.full(N_DIRECTIONS, -1, np.int64), np.full(N_DIRECTIONS, NO_FAILURE, np.int64),
             np.full(N_DIRECTIONS, NO_FAILURE, np.int64), np.full(N_DIRECTIONS, np.inf),
             np.zeros(N_DIRECTIONS, np.int64))
-    n = load_knowledge(nodes[p], p, now, params, know, np.array(starts), CAPACITY, view)
+    n = load_knowledge(nodes[p], p, now, params, know, np.array(starts), np.full(len(starts), deadline),
+                       CAPACITY, view)
     want_amt, want_fwd, want_age = known_failures(
-        records, nodes[p], p, now, half_life=half_life, remember=remember,
+        records, nodes[p], p, now, deadline=deadline, half_life=half_life, remember=remember,
         lnd=cost_model == "lnd", forget_after=FORGET_AFTER_HALF_LIVES, capacity=CAPACITY)
     assert view[1].tolist() == want_amt.tolist()
     assert view[2].tolist() == want_fwd.tolist()

@@ -250,7 +250,7 @@ def test_a_kept_potential_still_finds_the_cheapest_route_after_a_failure(case, c
     """A retry that reuses its first search's forward potential finds a route as cheap as the
     plain backwards Dijkstra does: with the failure of a hop of the first route learned since,
     and other payments' failures faded meanwhile (their bounds only ever relax, which is why the
-    forward bounds see only the payment's own failures)."""
+    forward bounds see them only as faded by the payment's deadline: here not at all)."""
     net, fail, amount, budget, max_cltv = case
     graph, m2 = graph_arrays(net), net.n_directions
     own = np.where(net.dir_src == 0, BIG, -1)
