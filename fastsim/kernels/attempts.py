@@ -163,7 +163,11 @@ def sender_route(s, p, t, graph, topology, chan, pays, know, params, scratch, vi
         route_ok = (topology[5][last_hop] and topology[6][last_hop] <= amount <= topology[7][last_hop]
                     and chan[2][last_hop] < max_htlcs and spendable(chan, last_hop) >= amount)
     n_hops, status = np.int64(0), ROUTE_NONE
-    if route_ok:
+    if budget < 0:
+        # a circle whose fixed last hop alone costs more than its budget: N need not search
+        status = ROUTE_FEE_BUDGET
+        out_ints[POT_COUNT] = -1
+    elif route_ok:
         reuse = potential_holds(s, p, topology, own, params, potentials, to_target)
         pot_ints, pot_floats = potentials[1], potentials[2]
         limits = (budget, max_hops, np.int64(params[P_MAX_CLTV]), final_cltv)

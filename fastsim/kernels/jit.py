@@ -2,8 +2,9 @@
 
 An HTLC arrives at N, which must forward ``x`` over ``N -> M`` but can spend only ``a < x`` there.
 If N adopts JIT (and the HTLC's payment is not nested deeper than ``jit.max_depth``), N decides on
-its own knowledge: how much to move (``jit.amount``), what it may pay for it (``jit.budget``), and
-whether a rebalance for that channel is already in flight (``jit.one_per_channel``). It then sends a
+its own knowledge: how much to move (``jit.amount``), what it may pay for it (``jit.budget``: when
+the circle's fixed last hop alone costs more, N refuses without searching), and whether a rebalance
+for that channel is already in flight (``jit.one_per_channel``). It then sends a
 circle ``N -> A -> ... -> M -> N``: a payment of its own, launched and retried by the same attempt
 launcher as workload payments, up to ``jit.max_circles`` attempts within ``jit.timeout_s``.
 
