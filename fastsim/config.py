@@ -89,6 +89,8 @@ class SenderConfig:
     attempt_cost_msat: int = key(100_000, "lnd model: fixed cost of an attempt (msat)", low=0)
     attempt_cost_ppm: int = key(1000, "lnd model: proportional cost of an attempt (ppm)", low=0)
     remember_failures: bool = key(True, "remember failures across payments (with the half-life)")
+    overpay_ppm: int = key(0, "extra fee per hop, ppm of the amount, for every forwarding node (scaled "
+                           "down to keep the total fee within maxfeepercent)", low=0, high=1_000_000)
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,10 @@ class EngineConfig:
 
 @dataclass(frozen=True)
 class JitConfig:
-    variant: str = key("none", "JIT-routing at forwarding nodes short of liquidity: none, or the "
-                       "original unconditional rebalance", choices=("none", "rebalance", "conditional", "multi"))
+    variant: str = key("none", "JIT-routing at forwarding nodes short of liquidity: none; the original "
+                       "unconditional rebalance; a circle on the payment's hash netted with the "
+                       "forward (settles only if the payment does); or several such circles from "
+                       "several channels at once", choices=("none", "rebalance", "conditional", "multi"))
     adoption: float = key(0.0, "share of nodes that run JIT", low=0.0, high=1.0)
     adopters: str = key("random", "which nodes adopt: drawn by the seed, or the top share by total "
                         "capacity or by channel count", choices=("random", "capacity", "degree"))
@@ -129,6 +133,9 @@ class JitConfig:
                            "jitrebalance plugin's; CLBOSS waits 120)", low=0.0, low_open=True)
     max_depth: int = key(0, "deepest nesting: 0 = a rebalance HTLC never triggers JIT itself", low=0, high=10)
     one_per_channel: bool = key(True, "at most one rebalance in flight per outgoing channel")
+    source: bool = key(False, "adopting senders act as their own JIT node: a payment whose route's "
+                       "first channel lacks the amount is funded there by conditional circles "
+                       "(local payment splitting; needs variant conditional or multi)")
 
 
 SECTIONS = {"network": NetworkConfig, "liquidity": LiquidityConfig, "workload": WorkloadConfig,

@@ -35,7 +35,7 @@ RETRY_SLOTS = 64  # retries computed ahead at once, at most (a batch is the fail
 
 InvariantViolation = invariants.InvariantViolation
 JIT_DTYPES = ("float64", "int32", "int32", "int32", "int8", "int64", "int64", "int64", "int64",
-              "int32", "int32", "int8", "int8", "int8", "int8", "float64")
+              "int32", "int32", "int8", "int8", "int8", "int8", "float64", "int16", "int16", "int32")
 
 
 @dataclass
@@ -118,15 +118,9 @@ def jit_adopters(network: Network, adoption: float, adopters: str, seed: int) ->
     return mask
 
 
-# variants whose model is not built yet: a clear error instead of a silent no-JIT run
-_JIT_NOT_BUILT = ("conditional", "multi")
-
-
 def engine_params(config, *, seed: int, atomic: bool, debug_invariants: bool,
                   reuse_potentials: bool = True) -> np.ndarray:
     s, e, j = config.sender, config.engine, config.jit
-    if j.variant in _JIT_NOT_BUILT:
-        raise InputError("jit.variant", None, f"{j.variant!r} is not built yet; built: 'none', 'rebalance'")
     values = {
         "mode_atomic": atomic, "cost_model": COST_MODELS[s.cost_model], "mu": s.mu,
         "apriori": s.apriori_hop_probability, "half_life_s": s.penalty_half_life_s,
@@ -141,6 +135,7 @@ def engine_params(config, *, seed: int, atomic: bool, debug_invariants: bool,
         "jit_amount": lay.JIT_AMOUNTS.index(j.amount), "jit_budget": lay.JIT_BUDGETS.index(j.budget),
         "jit_budget_factor": j.budget_factor, "jit_timeout_s": j.timeout_s,
         "jit_max_depth": j.max_depth, "jit_one_per_channel": j.one_per_channel,
+        "jit_source": j.source, "overpay_ppm": s.overpay_ppm,
     }
     return np.array([float(values[name]) for name in lay.PARAM_FIELDS])
 
@@ -229,7 +224,8 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
         "max_attempts": np.full(rows, config.sender.max_attempts, np.int16),
         "deadline_s": column(arrival + config.sender.retry_for_s, np.float64),
         "jit_event": np.full(rows, -1, np.int32), "jit_events": np.zeros(rows, np.int32),
-        "held_by": np.full(rows, -1, np.int32),
+        "held_by": np.full(rows, -1, np.int32), "first_hop": np.full(rows, -1, np.int64),
+        "hash_of": np.arange(rows, dtype=np.int32),
     }
     guess = max(64, 4 * k)
     attempts = {"payment": np.zeros(guess, np.int32), "number": np.zeros(guess, np.int16),

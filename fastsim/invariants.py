@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastsim.kernels import layout as lay
-from fastsim.kernels.htlcs import FAILED, IN_FLIGHT, SETTLED
+from fastsim.kernels.htlcs import FAILED, IN_FLIGHT, NETTED, SETTLED
 
 
 class InvariantViolation(AssertionError):
@@ -60,20 +60,66 @@ def violations(result, network) -> list[str]:
     ok = st["status"] == lay.SUCCEEDED
     if (settled_per_payment[ok] != 1).any() or settled_per_payment[~ok].any():
         out.append("a payment's outcome disagrees with the fate of its HTLCs")
-    # BOLT #7 fees at every hop of every settled attempt
-    settled = h["state"] == SETTLED
-    nxt = h["funds"]
-    hop_pairs = settled & (nxt >= 0)
-    if hop_pairs.any():
-        h_in = np.flatnonzero(hop_pairs)
-        h_out = nxt[h_in]
-        e = h["direction"][h_out]
-        graph_fee_base, graph_fee_rate = network.fee_base_msat[e], network.fee_rate_ppm[e]
-        fee = graph_fee_base + (h["amount_msat"][h_out] * graph_fee_rate) // 1_000_000
-        wrong_fee = np.flatnonzero(h["amount_msat"][h_in] - h["amount_msat"][h_out] != fee)
-        if wrong_fee.size:
-            out.append(f"{wrong_fee.size} forwards charged a fee other than BOLT #7's")
+    out += _fee_violations(h, network)
+    out += _netting_violations(h)
     return out
+
+
+def _netted_chains(h) -> dict[int, list[int]]:
+    """Each HTLC that replaced netted offers, with those offers (chained by their next_in)."""
+    chains = {}
+    for carrier in np.flatnonzero(h["nets"] >= 0):
+        chain, g = [], int(h["nets"][carrier])
+        while g >= 0:
+            chain.append(g)
+            g = int(h["next_in"][g])
+        chains[int(carrier)] = chain
+    return chains
+
+
+def _fee(network, direction, amount):
+    return network.fee_base_msat[direction] + (amount * network.fee_rate_ppm[direction]) // 1_000_000
+
+
+def _fee_violations(h, network) -> list[str]:
+    """BOLT #7 at every settled forward: what its funders carried beyond the outgoing HTLC is the
+    fee on the amount it forwards, plus the fees of any netted offers its funders replaced (a netted
+    offer's node earns its fee through the netting). An HTLC that replaced netted offers forwards
+    its own amount plus theirs."""
+    n = h["amount_msat"].shape[0]
+    nominal = h["amount_msat"].copy()
+    carried_fee = np.zeros(n, np.int64)
+    for carrier, chain in _netted_chains(h).items():
+        chain = np.array(chain)
+        nominal[carrier] += h["amount_msat"][chain].sum()
+        carried_fee[carrier] = _fee(network, h["direction"][chain], h["amount_msat"][chain]).sum()
+    settled = h["state"] == SETTLED
+    funds = h["funds"]
+    h_in = np.flatnonzero(settled & (funds >= 0))
+    if h_in.size == 0:
+        return []
+    h_out = funds[h_in]
+    funded = np.bincount(h_out, weights=None, minlength=n).astype(bool)
+    got = np.zeros(n, np.int64)
+    np.add.at(got, h_out, h["amount_msat"][h_in])
+    extra = np.zeros(n, np.int64)
+    np.add.at(extra, h_out, carried_fee[h_in])
+    outs = np.flatnonzero(funded)
+    want = _fee(network, h["direction"][outs], nominal[outs]) + extra[outs]
+    wrong = np.flatnonzero(got[outs] - nominal[outs] != want)
+    return [f"{wrong.size} forwards charged a fee other than BOLT #7's"] if wrong.size else []
+
+
+def _netting_violations(h) -> list[str]:
+    """A circle netted into a payment's HTLC shares its fate: when the payment settles, every HTLC
+    of the circle settles; when it fails, all fail."""
+    state, attempt = h["state"], h["attempt"]
+    broken = 0
+    for carrier, chain in _netted_chains(h).items():
+        circles = np.unique(attempt[chain])
+        mine = np.isin(attempt, circles) & (state != NETTED)
+        broken += int((state[mine] != state[carrier]).any() or (state[chain] != NETTED).any())
+    return [f"{broken} netted circles do not share their payment's fate"] if broken else []
 
 
 def check(result, network) -> None:

@@ -56,7 +56,7 @@ def scenarios(draw, spaced=False, dense=False, jit=False):
     }
     if jit:
         overrides |= {
-            "jit.variant": "rebalance",
+            "jit.variant": draw(st.sampled_from(["rebalance", "conditional", "multi"])),
             "jit.adoption": draw(st.sampled_from([0.5, 1.0, 1.0])),
             "jit.amount": draw(st.sampled_from(["exact", "exact", "plugin", "midway"])),
             "jit.budget": draw(st.sampled_from(["fee", "earnings", "none", "none", "none"])),

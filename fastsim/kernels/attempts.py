@@ -4,7 +4,8 @@ itself) picks a route on its own knowledge and offers the first HTLC.
 A circle is a payment like any other, from N to N: its search runs from N to M over N's knowledge
 and the circle's fixed last hop ``M -> N`` (on the channel N is short on) is appended, priced by M's
 policy. N knows both sides of its own channels, so that hop is usable when M's spendable there
-carries the amount; N's first hop is any other of its channels with the spendable for it.
+carries the amount; N's first hop is any other of its channels with the spendable for it, or the
+one fixed for a part of a multi rebalance.
 
 Routes are computed ahead in parallel where the result is known not to depend on what happens
 before it is used: first routes of upcoming payments, and the retries of attempts whose failure is
@@ -160,6 +161,11 @@ def sender_route(s, p, t, graph, topology, chan, pays, know, params, scratch, vi
         max_hops = np.int64(params[P_JIT_MAX_HOPS]) - 1
         final_cltv += topology[10][last_hop]
         own[last_hop ^ 1] = -1
+        first_hop = pays[21][p]
+        if first_hop >= 0:  # one of a multi circle's parts: its channel is fixed
+            keep = own[first_hop]
+            fill_own(s, topology, chan, max_htlcs, own, np.False_)
+            own[first_hop] = keep
         route_ok = (topology[5][last_hop] and topology[6][last_hop] <= amount <= topology[7][last_hop]
                     and chan[2][last_hop] < max_htlcs and spendable(chan, last_hop) >= amount)
     n_hops, status = np.int64(0), ROUTE_NONE

@@ -9,9 +9,9 @@ one has resolved, and no earlier than the last event (the clock never runs backw
 
 Money is booked per settled HTLC: the node that offered it pays its amount and the node it went
 to receives it. A forwarding node earns what the incoming HTLCs that funded the settled one carried
-beyond it; a sender pays the fee its first HTLC carried beyond what the last hop delivered (a
-circle's sender books it as a rebalance fee); the receiver of a workload payment receives what
-its last hop delivered.
+beyond it (and beyond the offers it netted into it); a sender pays the fee its first HTLC carried
+beyond what the last hop delivered (a circle's sender books it as a rebalance fee); the receiver of
+a workload payment books what its last hop delivered when it claims the payment.
 
 ``run_events`` processes at most ``max_events`` events and returns a status so that Python can grow
 the tables, compute routes ahead, show progress and honour Ctrl-C between chunks.
@@ -21,11 +21,10 @@ import numpy as np
 
 from fastsim.kernels._jit import njit
 from fastsim.kernels.attempts import register_retry, start_attempt
-from fastsim.kernels.forwarding import fail_back, forward
-from fastsim.kernels.htlcs import FAILED, SETTLED, associate, payment_ref
-from fastsim.kernels.jit import on_circle_end, on_hold_timeout, on_shortfall
+from fastsim.kernels.forwarding import fail_back, message_latency, offer_next, release
+from fastsim.kernels.htlcs import FAILED, SETTLED
+from fastsim.kernels.jit import on_circle_end, on_circle_offer, on_hold_timeout, on_shortfall
 from fastsim.kernels.knowledge import learned_amount, record_failure
-from fastsim.kernels.latency import hop_latency_s
 from fastsim.kernels.layout import (
     C_ATTEMPTS,
     C_BAD_CHANNEL,
@@ -45,17 +44,16 @@ from fastsim.kernels.layout import (
     EV_HOLD_TIMEOUT,
     EV_HTLC_TIMEOUT,
     EV_SETTLE,
+    JIT_CONDITIONAL,
     P_ATOMIC,
     P_DEBUG,
     P_HTLC_TIMEOUT,
     P_JIT_MAX_HOPS,
-    P_JITTER,
-    P_LATENCY,
+    P_JIT_VARIANT,
     P_MAX_CLTV,
     P_MAX_HOPS,
     P_MAX_HTLCS,
     P_RETRY_FOR,
-    P_SEED,
     PAY_CIRCLE,
     REASON_CLTV,
     REASON_HTLC_TIMEOUT,
@@ -92,33 +90,33 @@ def _has_room(pays, attempts, routes, know, htlcs, heap, counters, params, jit):
 @njit
 def _book_settled(h, htlcs, topology, pays, attempts, routes, nodes, jit_state):
     """Book the money of HTLC ``h``, which just settled (see the module's docstring)."""
-    h_payment, h_attempt, h_hop, h_direction, h_amount, h_first_in, h_next_in = (
-        htlcs[0], htlcs[1], htlcs[3], htlcs[6], htlcs[7], htlcs[12], htlcs[13])
+    h_payment, h_attempt, h_hop, h_direction, h_amount, h_first_in, h_next_in, h_nets = (
+        htlcs[0], htlcs[1], htlcs[3], htlcs[6], htlcs[7], htlcs[12], htlcs[13], htlcs[14])
     fees_earned, fees_paid, sent, received, forwards, rebalance_fees, rebalances = nodes
     p, a = h_payment[h], h_attempt[h]
     e = h_direction[h]
     offered_by = topology[2][e]
-    circle = pays[12][p] == PAY_CIRCLE
-    last = attempts[2][a] + attempts[3][a] - 1
     if h_hop[h] == 0:
-        delivered = routes[1][last]
-        if circle:
+        delivered = routes[1][attempts[2][a] + attempts[3][a] - 1]
+        if pays[12][p] == PAY_CIRCLE:
             rebalance_fees[offered_by] += h_amount[h] - delivered
             rebalances[offered_by] += 1
         else:
             fees_paid[offered_by] += h_amount[h] - delivered
             sent[offered_by] += delivered
-    else:
-        funded = np.int64(0)
-        g = h_first_in[h]
-        while g != -1:
-            funded += h_amount[g]
-            g = h_next_in[g]
-        fees_earned[offered_by] += funded - h_amount[h]
-        jit_state[1][e] += funded - h_amount[h]
-        forwards[offered_by] += 1
-    if h_hop[h] == attempts[3][a] - 1 and not circle:
-        received[topology[3][e]] += h_amount[h]
+        return
+    earned = -h_amount[h]
+    g = h_first_in[h]
+    while g != -1:
+        earned += h_amount[g]
+        g = h_next_in[g]
+    g = h_nets[h]
+    while g != -1:  # what the node's circles brought back through the netting is not a fee
+        earned -= h_amount[g]
+        g = h_next_in[g]
+    fees_earned[offered_by] += earned
+    jit_state[1][e] += earned
+    forwards[offered_by] += 1
 
 
 @njit
@@ -133,7 +131,7 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
      att_fail_reason) = attempts
     route_dir, route_amt, route_cltv = routes
     (h_payment, h_attempt, h_part, h_hop, h_kind, h_state, h_direction, h_amount, h_cltv,
-     h_t_added, h_t_resolved, h_funds, h_first_in, h_next_in) = htlcs
+     h_t_added, h_t_resolved, h_funds, h_first_in, h_next_in, h_nets) = htlcs
     keys, vals, clock = heap[0], heap[2], heap[3]
     retry_slot, slot_delivered, slot_version = retry[0], retry[3], retry[4]
     n_workload = counters[C_WORKLOAD]
@@ -203,11 +201,11 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
                 att_fail_reason[a] = REASON_HTLC_TIMEOUT
                 schedule(heap, counters, h_t_added[h] + params[P_HTLC_TIMEOUT], EV_HTLC_TIMEOUT, h)
             elif hop == att_n_hops[a] - 1:
-                # the receiver got the whole payment: it releases the preimage
-                schedule(heap, counters, t + hop_latency_s(params[P_SEED], p, att_number[a], hop,
-                                                           EV_SETTLE, params[P_LATENCY],
-                                                           params[P_JITTER]), EV_SETTLE, h)
-                associate(h_funds, h_first_in, h_next_in, pays[10], h, payment_ref(p))
+                if kind_of[p] == PAY_CIRCLE and params[P_JIT_VARIANT] >= JIT_CONDITIONAL:
+                    on_circle_offer(h, p, t, topology, chan, node_version, pays, attempts, routes,
+                                    htlcs, heap, counters, params, retry, jit)
+                else:
+                    release(h, t, pays, attempts, routes, htlcs, heap, counters, params, nodes)
             else:
                 e2 = route_dir[start + hop + 1]
                 amt2 = route_amt[start + hop + 1]
@@ -215,8 +213,9 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
                 if reason == REASON_NONE and route_cltv[start + hop] > params[P_MAX_CLTV]:
                     reason = REASON_CLTV
                 if reason == REASON_NONE:
-                    touched = forward(h, t, topology, chan, node_version, pays, attempts, routes,
-                                      htlcs, heap, counters, params)
+                    offer_next(h, amt2, t, topology, chan, node_version, pays, attempts, routes,
+                               htlcs, heap, counters, params)
+                    touched = e2
                 elif not (reason == SHORT and on_shortfall(
                         h, e2, amt2, t, graph, topology, chan, node_version, pays, attempts, routes,
                         know, htlcs, heap, counters, params, scratch, view, prefetch, retry,
@@ -240,9 +239,7 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
             # the resolution travels on to every incoming HTLC that funded this one
             g = h_first_in[h]
             while g != -1:
-                latency = hop_latency_s(params[P_SEED], p, att_number[a], np.int64(h_hop[g]), kind,
-                                        params[P_LATENCY], params[P_JITTER])
-                schedule(heap, counters, t + latency, kind, g)
+                schedule(heap, counters, t + message_latency(g, kind, htlcs, attempts, params), kind, g)
                 g = h_next_in[g]
             if h_hop[h] == 0:
                 s = src[p]
@@ -256,9 +253,10 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
                                       routes, htlcs, heap, counters, params, retry, jit, jit_state)
                 else:
                     last_reason[p] = att_fail_reason[a]
-                    record_failure(know, counters, s, att_fail_dir[a],
-                                   learned_amount(att_fail_reason[a], att_fail_amt[a]), t, p,
-                                   node_version)
+                    if att_fail_dir[a] >= 0:  # else a refusal that told the sender nothing
+                        record_failure(know, counters, s, att_fail_dir[a],
+                                       learned_amount(att_fail_reason[a], att_fail_amt[a]), t, p,
+                                       node_version)
                     if retry_slot[p] >= 0:
                         slot_delivered[retry_slot[p]] = 1
                     schedule(heap, counters, t, EV_ATTEMPT, p)

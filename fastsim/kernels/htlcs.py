@@ -6,6 +6,11 @@ HTLC id (>= 0), the incoming payment ``p`` encoded as ``-2 - p``, or ``UNASSOCIA
 reverse side is a singly linked list per funded object: ``first_in[h_out]`` (or
 ``pay_first_in[p]``) heads the list and ``next_in[h_in]`` links siblings, so many incoming HTLCs
 may fund one outgoing HTLC or one payment, and re-association moves a whole list at once.
+
+Netting (conditional JIT): when N's offer of ``x`` to M and M's offer of ``y`` to N are replaced by
+one offer of ``x - y``, the new HTLC's ``nets`` names the first netted one (state NETTED; several
+are chained by their ``next_in``, free once netted). The incoming HTLCs that funded a netted HTLC at
+M stay in its list until the replacing HTLC reaches M, and then join in funding what it funds.
 """
 
 import numpy as np
@@ -13,9 +18,9 @@ import numpy as np
 from fastsim.kernels._jit import njit
 
 HTLC_FIELDS = ("payment", "attempt", "part", "hop", "kind", "state", "direction", "amount_msat",
-               "cltv_expiry", "t_added_s", "t_resolved_s", "funds", "first_in", "next_in")
+               "cltv_expiry", "t_added_s", "t_resolved_s", "funds", "first_in", "next_in", "nets")
 HTLC_DTYPES = ("int32", "int32", "int16", "int8", "int8", "int8", "int32", "int64", "int32",
-               "float64", "float64", "int32", "int32", "int32")
+               "float64", "float64", "int32", "int32", "int32", "int32")
 
 KIND_PAYMENT = np.int64(0)  # numpy scalars: a Python literal argument would compile a twin callee
 KIND_REBALANCE = np.int64(1)
@@ -45,7 +50,7 @@ def htlc_append(table, n, payment, attempt, part, hop, kind, direction, amount_m
                 t_added_s):
     """Write a new in-flight HTLC at row ``n`` (the caller guarantees room); returns its id."""
     (pay, att, prt, hp, knd, state, dirn, amount, cltv, t_added, t_resolved, funds, first_in,
-     next_in) = table
+     next_in, nets) = table
     pay[n] = payment
     att[n] = attempt
     prt[n] = part
@@ -60,6 +65,7 @@ def htlc_append(table, n, payment, attempt, part, hop, kind, direction, amount_m
     funds[n] = UNASSOCIATED
     first_in[n] = UNASSOCIATED
     next_in[n] = UNASSOCIATED
+    nets[n] = UNASSOCIATED
     return n
 
 

@@ -4,25 +4,41 @@ An HTLC arrives at N, which must forward ``x`` over ``N -> M`` but can spend onl
 If N adopts JIT (and the HTLC's payment is not nested deeper than ``jit.max_depth``), N decides on
 its own knowledge: how much to move (``jit.amount``), what it may pay for it (``jit.budget``: when
 the circle's fixed last hop alone costs more, N refuses without searching), and whether a rebalance
-for that channel is already in flight (``jit.one_per_channel``). It then sends a
-circle ``N -> A -> ... -> M -> N``: a payment of its own, launched and retried by the same attempt
-launcher as workload payments, up to ``jit.max_circles`` attempts within ``jit.timeout_s``.
+for that channel is already in flight (``jit.one_per_channel``). It then sends circles
+``N -> A -> ... -> M -> N``: payments of its own, launched and retried by the same attempt launcher
+as workload payments, each up to ``jit.max_circles`` attempts within ``jit.timeout_s``; N holds the
+incoming HTLC meanwhile.
 
-Variant ``rebalance`` (the original JIT-routing): the circle has its own hash; N holds the incoming
-HTLC until the circle settles, then checks its spendable again and forwards (or fails the HTLC back
-when a concurrent forward took the liquidity). When no circle works or the time is up, N fails the
-HTLC back as a liquidity failure, exactly as without JIT. The rebalance is unconditional: its fees
-are paid and the liquidity stays moved whatever becomes of the payment.
+``rebalance`` (the original JIT-routing): one circle with its own hash. When it settles, N checks
+its spendable again and forwards (or fails the HTLC back when a concurrent forward took the
+liquidity). The rebalance is unconditional: its fees are paid and the liquidity stays moved
+whatever becomes of the payment.
 
-Each decision is a row of the JIT table (``layout.JIT_FIELDS``); its circle is payment
-``jit_circle``, whose attempts are the circles tried.
+``conditional`` (same hash, "reverse the HTLC polarity"): the circle travels on the payment's hash
+and ends with M offering ``y`` to N over ``M -> N``. When that offer reaches N, N nets: its offer of
+``x`` to M and M's of ``y`` to N become one offer of ``x - y`` (M's ``y`` unlocked, ``x - y``
+locked on ``N -> M``), the ``M -> N`` HTLC is netted, and the HTLCs M received on the circle join
+in funding M's outgoing HTLC for the payment (or the payment, M being its receiver). Everything on
+the hash then settles or fails with the payment: N pays the circle's fees only if it settles. So
+that ``x - y`` stays an HTLC, ``y`` is at most ``x`` less ``N -> M``'s ``htlc_min``.
+
+``multi``: as conditional, but when no single channel of N can fund the circle, N splits it over
+up to ``jit.max_circles`` of its channels (the fullest first, each keeping 1% for fees), one circle
+each with its first hop fixed; N nets all their offers in one step once every one has reached it.
+
+When no circle works or the time is up, N fails the HTLC back as a liquidity failure, exactly as
+without JIT; circle offers already at N are failed back with it.
+
+Each decision is a row of the JIT table (``layout.JIT_FIELDS``); its circles are payments
+``jit_circle`` onwards, whose attempts are the circles tried.
 """
 
 import numpy as np
 
 from fastsim.kernels._jit import njit
-from fastsim.kernels.attempts import start_attempt
-from fastsim.kernels.forwarding import fail_back, forward, next_hop
+from fastsim.kernels.attempts import fill_own, start_attempt
+from fastsim.kernels.forwarding import fail_back, next_hop, offer_next
+from fastsim.kernels.htlcs import NETTED
 from fastsim.kernels.layout import (
     AMOUNT_MIDWAY,
     AMOUNT_PLUGIN,
@@ -31,7 +47,11 @@ from fastsim.kernels.layout import (
     C_JIT,
     C_PAYMENTS,
     EV_HOLD_TIMEOUT,
+    FAILED_PAYMENT,
+    JIT_CONDITIONAL,
+    JIT_MULTI,
     JIT_NONE,
+    NO_DIRECTION,
     OUT_BUSY,
     OUT_CIRCLES_FAILED,
     OUT_NO_CIRCLE,
@@ -55,7 +75,7 @@ from fastsim.kernels.layout import (
     REASON_NONE,
 )
 from fastsim.kernels.routing import UNLIMITED
-from fastsim.kernels.state import SHORT, check_add, schedule, spendable
+from fastsim.kernels.state import SHORT, check_add, finish, resolve, schedule, spendable
 
 # CLBOSS's JitRebalancer: a free allowance, a share of what the outgoing channel earned, and a cap
 # per rebalance (Boss/Mod/JitRebalancer.cpp: free_fee, max_fee_percent, max_rebalance_fee_percent,
@@ -64,6 +84,7 @@ EARNINGS_FREE_MSAT = 10_000
 EARNINGS_SHARE = 0.25
 EARNINGS_MAX_PER_REBALANCE = 0.005
 EARNINGS_MIN_PER_REBALANCE_MSAT = 5_000
+FEE_RESERVE_PER_MILLE = 10  # multi: what each channel keeps back of its spendable for its circle's fees
 
 
 @njit
@@ -98,7 +119,7 @@ def rebalance_budget(policy, factor, fee_msat, amount_msat, direction, jit_state
 def _decide(j, t, node, p, a, direction, shortfall, jit):
     (jit_t, jit_node, jit_payment, jit_attempt, jit_depth, jit_direction, jit_shortfall, jit_amount,
      jit_budget, jit_held, jit_circle, jit_outcome, jit_forwarded, jit_needed, jit_lockup,
-     jit_t_done) = jit
+     jit_t_done, jit_circles, jit_ready, jit_nets) = jit
     jit_t[j] = t
     jit_node[j] = node
     jit_payment[j] = p
@@ -114,20 +135,27 @@ def _decide(j, t, node, p, a, direction, shortfall, jit):
     jit_needed[j] = 0
     jit_lockup[j] = 0
     jit_t_done[j] = np.nan
+    jit_circles[j] = 0
+    jit_ready[j] = 0
+    jit_nets[j] = -1
 
 
 @njit
-def _end(j, outcome, t, jit):
+def _end(j, outcome, t, jit, pays):
+    """Decision ``j`` ends: its circles may no longer retry."""
     jit[11][j] = outcome
     jit[15][j] = t
+    for c in range(jit[10][j], jit[10][j] + jit[16][j]):
+        pays[17][c] = min(pays[17][c], t)
 
 
 @njit
-def _new_circle(c, node, amount, last_hop, budget, depth, j, t, deadline, max_circles, pays, retry):
+def _new_circle(c, node, amount, last_hop, first_hop, budget, depth, hash_of, j, t, deadline,
+                max_circles, pays, retry):
     """Payment ``c``: N's circle to itself over the fixed last hop."""
     (src, dst, amount_msat, t_start, status, reason, attempts_made, fee, hops, t_done, pay_first_in,
      last_reason, kind, pay_depth, pay_last_hop, budget_msat, max_attempts, deadline_s, jit_event,
-     jit_events, held_by) = pays
+     jit_events, held_by, pay_first_hop, pay_hash_of) = pays
     src[c] = node
     dst[c] = node
     amount_msat[c] = amount
@@ -149,7 +177,43 @@ def _new_circle(c, node, amount, last_hop, budget, depth, j, t, deadline, max_ci
     jit_event[c] = j
     jit_events[c] = 0
     held_by[c] = -1
+    pay_first_hop[c] = first_hop
+    pay_hash_of[c] = hash_of
     retry[0][c] = -1
+
+
+@njit
+def _split(node, direction, need, max_parts, topology, chan, params, own, create, c0, budget, j, t,
+           depth, hash_of, pays, retry):
+    """Multi: spread ``need`` over N's fullest channels (other than ``direction``), at most
+    ``max_parts`` of them, each keeping back FEE_RESERVE_PER_MILLE for its circle's fees. Returns
+    how many circles that takes, 0 if they cannot hold it all. With ``create``, writes the circle
+    payments from ``c0`` on (a per-circle share of ``budget``)."""
+    fill_own(node, topology, chan, params[P_MAX_HTLCS], own, np.True_)
+    own[direction] = -1
+    out_ptr, out_dir = topology[0], topology[1]
+    remaining = need
+    k = 0
+    while remaining > 0 and k < max_parts:
+        best = -1
+        for i in range(out_ptr[node], out_ptr[node + 1]):
+            e = out_dir[i]
+            if own[e] > 0 and (best == -1 or own[e] > own[best]):
+                best = e
+        if best == -1:
+            break
+        y = min(remaining, own[best] * (1000 - FEE_RESERVE_PER_MILLE) // 1000)
+        if y <= 0:
+            break
+        if create:
+            share = budget if budget == UNLIMITED else budget * y // need
+            _new_circle(c0 + k, node, y, direction ^ 1, best, share, depth, hash_of, j, t,
+                        t + params[P_JIT_TIMEOUT], np.int64(params[P_JIT_MAX_CIRCLES]), pays, retry)
+        own[best] = -1
+        remaining -= y
+        k += 1
+    fill_own(node, topology, chan, params[P_MAX_HTLCS], own, np.False_)
+    return k if remaining == 0 else 0
 
 
 @njit
@@ -162,8 +226,8 @@ def on_shortfall(h, direction, x, t, graph, topology, chan, node_version, pays, 
     node = topology[2][direction]
     p, a = np.int64(htlcs[0][h]), np.int64(htlcs[1][h])
     depth = pays[13]
-    if (params[P_JIT_VARIANT] == JIT_NONE or not jit_state[0][node]
-            or depth[p] > params[P_JIT_MAX_DEPTH]):
+    variant = np.int64(params[P_JIT_VARIANT])
+    if variant == JIT_NONE or not jit_state[0][node] or depth[p] > params[P_JIT_MAX_DEPTH]:
         return False
     j = counters[C_JIT]
     counters[C_JIT] += 1
@@ -172,60 +236,147 @@ def on_shortfall(h, direction, x, t, graph, topology, chan, node_version, pays, 
     _decide(j, t, node, p, a, direction, shortfall, jit)
     jit[4][j] = depth[p]
     if params[P_JIT_ONE_PER_CHANNEL] != 0.0 and jit_state[2][direction] > 0:
-        _end(j, OUT_BUSY, t, jit)
+        _end(j, OUT_BUSY, t, jit, pays)
         return False
     y = rebalance_amount(np.int64(params[P_JIT_AMOUNT]), shortfall, x, chan, topology, direction)
-    fee_msat = htlcs[7][h] - x
-    budget = rebalance_budget(np.int64(params[P_JIT_BUDGET]), params[P_JIT_BUDGET_FACTOR], fee_msat, y,
-                              direction, jit_state)
+    conditional = variant == JIT_CONDITIONAL or variant == JIT_MULTI
+    if conditional:  # the netting leaves N an offer of x - y, at least the channel's htlc_min
+        y = min(y, x - max(topology[6][direction], 1))
+    budget = rebalance_budget(np.int64(params[P_JIT_BUDGET]), params[P_JIT_BUDGET_FACTOR],
+                              htlcs[7][h] - x, y, direction, jit_state)
     jit[7][j] = y
     jit[8][j] = budget
-    c = counters[C_PAYMENTS]
-    counters[C_PAYMENTS] += 1
-    jit[10][j] = c
-    _new_circle(c, node, y, direction ^ 1, budget, depth[p] + 1, j, t, t + params[P_JIT_TIMEOUT],
-                np.int64(params[P_JIT_MAX_CIRCLES]), pays, retry)
-    if start_attempt(c, t, graph, topology, chan, node_version, pays, attempts, routes, know,
-                     htlcs, heap, counters, params, scratch, view, prefetch, retry,
-                     potentials) < 0:
-        _end(j, OUT_REFUSED_BUDGET if pays[5][c] == REASON_FEE_BUDGET else OUT_NO_CIRCLE, t, jit)
+    hash_of = pays[22][p] if conditional else counters[C_PAYMENTS]
+    c0 = counters[C_PAYMENTS]
+    k = 1
+    if y < shortfall or (conditional and spendable(chan, direction ^ 1) < y):
+        k = 0  # nothing N could move here would do, or M cannot send it back
+    elif variant == JIT_MULTI:
+        k = _split(node, direction, y, np.int64(params[P_JIT_MAX_CIRCLES]), topology, chan, params,
+                   view[0], np.False_, c0, budget, j, t, depth[p] + 1, hash_of, pays, retry)
+    if k == 0:
+        _end(j, OUT_NO_CIRCLE, t, jit, pays)
         return False
+    jit[10][j] = c0
+    jit[16][j] = k
+    counters[C_PAYMENTS] += k
+    if k == 1:  # one circle: its search picks the first hop
+        _new_circle(c0, node, y, direction ^ 1, NO_DIRECTION, budget, depth[p] + 1, hash_of, j, t,
+                    t + params[P_JIT_TIMEOUT], np.int64(params[P_JIT_MAX_CIRCLES]), pays, retry)
+    else:
+        _split(node, direction, y, np.int64(params[P_JIT_MAX_CIRCLES]), topology, chan, params,
+               view[0], np.True_, c0, budget, j, t, depth[p] + 1, hash_of, pays, retry)
     jit[9][j] = h
-    jit_state[2][direction] += 1
+    for c in range(c0, c0 + k):
+        if start_attempt(c, t, graph, topology, chan, node_version, pays, attempts, routes, know,
+                         htlcs, heap, counters, params, scratch, view, prefetch, retry,
+                         potentials) < 0:
+            # circles already on their way are failed when they reach N; the rest never start
+            _end(j, OUT_REFUSED_BUDGET if pays[5][c] == REASON_FEE_BUDGET else OUT_NO_CIRCLE, t,
+                 jit, pays)
+            for unsent in range(c + 1, c0 + k):
+                finish(pays, unsent, FAILED_PAYMENT, REASON_NONE, t)
+            jit_state[2][direction] += c - c0
+            return False
+    jit_state[2][direction] += k
     pays[20][p] = j
     schedule(heap, counters, t + params[P_JIT_TIMEOUT], EV_HOLD_TIMEOUT, j)
     return True
 
 
 @njit
+def _give_up(j, outcome, t, pays, attempts, routes, htlcs, heap, counters, params, retry, jit):
+    """N stops waiting for decision ``j``: it fails the held HTLC back as a liquidity failure, and
+    the circle offers it holds (the circles then fail back, and N pays nothing for them)."""
+    _end(j, outcome, t, jit, pays)
+    h = jit[9][j]
+    pays[20][jit[2][j]] = -1
+    e2, x, cltv = next_hop(h, htlcs, attempts, routes)
+    fail_back(h, e2, x, REASON_LIQUIDITY, t, pays, attempts, htlcs, heap, counters, params, retry)
+    g = jit[18][j]
+    while g != -1:
+        nxt = htlcs[13][g]
+        htlcs[13][g] = -1
+        fail_back(g, NO_DIRECTION, np.int64(0), REASON_NONE, t, pays, attempts, htlcs, heap,
+                  counters, params, retry)
+        g = nxt
+    jit[18][j] = -1
+
+
+@njit
 def on_circle_end(c, succeeded, t, topology, chan, node_version, pays, attempts, routes, htlcs, heap,
                   counters, params, retry, jit, jit_state):
-    """Circle payment ``c`` settled or gave up: N forwards the HTLC it holds, or fails it back."""
+    """Circle payment ``c`` settled or gave up. Under ``rebalance`` N then forwards the HTLC it
+    holds or fails it back; under the conditional variants a circle settles only with the payment,
+    after the netting, and one that gives up before fails the decision."""
     j = pays[18][c]
     direction = jit[5][j]
     jit_state[2][direction] -= 1
     if succeeded:
         jit_state[3][direction] += pays[7][c]
     if jit[11][j] != OUT_PENDING:
-        return  # N stopped waiting; the rebalance it paid for stays
-    h = jit[9][j]
-    p = jit[2][j]
-    pays[20][p] = -1
-    e2, x, cltv = next_hop(h, htlcs, attempts, routes)
+        return  # N stopped waiting (or netted already); what the circle did stays
     if not succeeded:
-        _end(j, OUT_CIRCLES_FAILED, t, jit)
-        fail_back(h, e2, x, REASON_LIQUIDITY, t, pays, attempts, htlcs, heap, counters, params, retry)
+        _give_up(j, OUT_CIRCLES_FAILED, t, pays, attempts, routes, htlcs, heap, counters, params,
+                 retry, jit)
         return
-    _end(j, OUT_REBALANCED, t, jit)
+    h = jit[9][j]
+    pays[20][jit[2][j]] = -1
+    e2, x, cltv = next_hop(h, htlcs, attempts, routes)
+    _end(j, OUT_REBALANCED, t, jit, pays)
     jit[13][j] = spendable(chan, e2) - pays[2][c] < x
     reason = check_add(chan, topology, e2, x, params[P_MAX_HTLCS])
     if reason == REASON_NONE:
         jit[12][j] = 1
-        forward(h, t, topology, chan, node_version, pays, attempts, routes, htlcs, heap, counters,
-                params)
+        offer_next(h, x, t, topology, chan, node_version, pays, attempts, routes, htlcs, heap,
+                   counters, params)
     else:  # a concurrent forward took the liquidity meanwhile
         fail_back(h, e2, x, REASON_LIQUIDITY if reason == SHORT else reason, t, pays, attempts,
                   htlcs, heap, counters, params, retry)
+
+
+@njit
+def on_circle_offer(g, c, t, topology, chan, node_version, pays, attempts, routes, htlcs, heap,
+                    counters, params, retry, jit):
+    """The last HTLC ``g`` of conditional circle ``c`` (M's offer of y to N) reached N. N holds it
+    until every circle of the decision has; then it nets them all with its offer to M."""
+    j = pays[18][c]
+    if jit[11][j] != OUT_PENDING:  # N stopped waiting: it declines M's offer
+        fail_back(g, NO_DIRECTION, np.int64(0), REASON_NONE, t, pays, attempts, htlcs, heap,
+                  counters, params, retry)
+        return
+    htlcs[13][g] = jit[18][j]
+    jit[18][j] = g
+    jit[17][j] += 1
+    if jit[17][j] < jit[16][j]:
+        return
+    h = jit[9][j]
+    e2, x, cltv = next_hop(h, htlcs, attempts, routes)
+    offered = np.int64(0)
+    g = jit[18][j]
+    while g != -1:
+        offered += htlcs[7][g]
+        g = htlcs[13][g]
+    if check_add(chan, topology, e2, x - offered, params[P_MAX_HTLCS]) != REASON_NONE:
+        # concurrent forwards took what N had left on N -> M: nothing to net with
+        _give_up(j, OUT_CIRCLES_FAILED, t, pays, attempts, routes, htlcs, heap, counters, params,
+                 retry, jit)
+        return
+    jit[13][j] = spendable(chan, e2) < x
+    # one channel update on N <-> M: M's offers are withdrawn, N offers x - y instead of x
+    g = jit[18][j]
+    while g != -1:
+        resolve(chan, topology, node_version, htlcs[6][g], htlcs[7][g], False)
+        htlcs[5][g] = NETTED
+        htlcs[10][g] = t
+        g = htlcs[13][g]
+    h2 = offer_next(h, x - offered, t, topology, chan, node_version, pays, attempts, routes, htlcs,
+                    heap, counters, params)
+    htlcs[14][h2] = jit[18][j]
+    jit[18][j] = -1
+    jit[12][j] = 1
+    pays[20][jit[2][j]] = -1
+    _end(j, OUT_REBALANCED, t, jit, pays)
 
 
 @njit
@@ -235,10 +386,8 @@ def on_hold_timeout(j, t, pays, attempts, routes, htlcs, heap, counters, params,
     another JIT node counts as a lock-up."""
     if jit[11][j] != OUT_PENDING:
         return False
-    _end(j, OUT_TIMEOUT, t, jit)
-    jit[14][j] = pays[20][jit[10][j]] >= 0
-    h = jit[9][j]
-    pays[20][jit[2][j]] = -1
-    e2, x, cltv = next_hop(h, htlcs, attempts, routes)
-    fail_back(h, e2, x, REASON_LIQUIDITY, t, pays, attempts, htlcs, heap, counters, params, retry)
+    for c in range(jit[10][j], jit[10][j] + jit[16][j]):
+        if pays[20][c] >= 0:
+            jit[14][j] = 1
+    _give_up(j, OUT_TIMEOUT, t, pays, attempts, routes, htlcs, heap, counters, params, retry, jit)
     return True

@@ -64,12 +64,14 @@ CHANNEL_FIELDS = ("balance_msat", "inflight_msat", "inflight_count", "reserve_ms
 TOPOLOGY_FIELDS = ("out_ptr", "out_dir", "dir_src", "dir_dst", "dir_capacity_msat", "enabled",
                    "htlc_min_msat", "htlc_max_msat", "fee_base_msat", "fee_rate_ppm", "cltv_delta")
 # ``t_start_s``: when the sender starts (its arrival, or in atomic mode once the previous payment is
-# done); ``last_hop``: a circle's fixed last direction (-1: none); ``budget_msat``: the most the
-# sender pays in fees; ``held_by``: the JIT decision now holding one of its HTLCs (-1: none)
+# done); ``last_hop`` and ``first_hop``: a circle's fixed last and first directions (-1: free);
+# ``budget_msat``: the most the sender pays in fees; ``held_by``: the JIT decision now holding one
+# of its HTLCs (-1: none); ``hash_of``: the payment whose hash it travels on (a conditional circle:
+# the payment it rebalances for)
 PAYMENT_FIELDS = ("src", "dst", "amount_msat", "t_start_s", "status", "reason", "attempts",
                   "fee_msat", "hops", "t_done_s", "pay_first_in", "last_reason", "kind", "depth",
                   "last_hop", "budget_msat", "max_attempts", "deadline_s", "jit_event",
-                  "jit_events", "held_by")
+                  "jit_events", "held_by", "first_hop", "hash_of")
 ATTEMPT_FIELDS = ("payment", "number", "route_start", "n_hops", "t_start_s", "fail_direction",
                   "fail_amount_msat", "fail_reason")
 ROUTE_FIELDS = ("route_direction", "route_amount_msat", "route_cltv")
@@ -79,11 +81,14 @@ KNOW_FIELDS = ("know_head", "know_direction", "know_amount_msat", "know_time_s",
                "know_next", "know_newest")
 NODE_FIELDS = ("fees_earned_msat", "fees_paid_msat", "sent_msat", "received_msat", "forwards",
                "rebalance_fees_msat", "rebalances")
-# one row per JIT decision; ``jit_held``: the incoming HTLC it holds; ``jit_circle``: the circle
-# payment it sent (-1: none); ``jit_needed``: whether the forward needed the circle's liquidity
+# one row per JIT decision; ``jit_held``: the incoming HTLC it holds; ``jit_circle``: the first of
+# the ``jit_circles`` circle payments it sent (-1: none); ``jit_needed``: whether the forward
+# needed the circles' liquidity; conditional variants: ``jit_ready`` circles whose last HTLC has
+# reached N, held there (chained from ``jit_nets``) until all have and N nets them at once
 JIT_FIELDS = ("jit_t_s", "jit_node", "jit_payment", "jit_attempt", "jit_depth", "jit_direction",
               "jit_shortfall_msat", "jit_amount_msat", "jit_budget_msat", "jit_held", "jit_circle",
-              "jit_outcome", "jit_forwarded", "jit_needed", "jit_lockup", "jit_t_done_s")
+              "jit_outcome", "jit_forwarded", "jit_needed", "jit_lockup", "jit_t_done_s",
+              "jit_circles", "jit_ready", "jit_nets")
 # per node whether it runs JIT; per direction the fees earned forwarding out of it, the rebalances
 # in flight for it and the fees its rebalances cost
 JIT_STATE_FIELDS = ("adopter", "dir_earned_msat", "dir_rebalancing", "dir_rebalance_fees_msat")
@@ -129,12 +134,13 @@ PARAM_FIELDS = ("mode_atomic", "cost_model", "mu", "apriori", "half_life_s", "at
                 "remember_failures", "max_accepted_htlcs", "latency_ms", "latency_jitter_ms", "seed",
                 "debug_invariants", "htlc_timeout_s", "reuse_potentials", "jit_variant",
                 "jit_max_circle_hops", "jit_max_circles", "jit_amount", "jit_budget",
-                "jit_budget_factor", "jit_timeout_s", "jit_max_depth", "jit_one_per_channel")
+                "jit_budget_factor", "jit_timeout_s", "jit_max_depth", "jit_one_per_channel",
+                "jit_source", "overpay_ppm")
 (P_ATOMIC, P_COST, P_MU, P_APRIORI, P_HALF_LIFE, P_ATTEMPT_MSAT, P_ATTEMPT_PPM, P_MAX_HOPS,
  P_MAX_CLTV, P_FINAL_CLTV, P_RETRY_FOR, P_REMEMBER, P_MAX_HTLCS, P_LATENCY, P_JITTER, P_SEED,
  P_DEBUG, P_HTLC_TIMEOUT, P_REUSE, P_JIT_VARIANT, P_JIT_MAX_HOPS, P_JIT_MAX_CIRCLES, P_JIT_AMOUNT,
- P_JIT_BUDGET, P_JIT_BUDGET_FACTOR, P_JIT_TIMEOUT, P_JIT_MAX_DEPTH,
- P_JIT_ONE_PER_CHANNEL) = range(len(PARAM_FIELDS))
+ P_JIT_BUDGET, P_JIT_BUDGET_FACTOR, P_JIT_TIMEOUT, P_JIT_MAX_DEPTH, P_JIT_ONE_PER_CHANNEL,
+ P_JIT_SOURCE, P_OVERPAY_PPM) = range(len(PARAM_FIELDS))
 
 NO_DIRECTION = np.int64(-1)
 NO_MSAT = np.int64(0)
