@@ -121,6 +121,10 @@ def jit_adopters(network: Network, adoption: float, adopters: str, seed: int) ->
 def engine_params(config, *, seed: int, atomic: bool, debug_invariants: bool,
                   reuse_potentials: bool = True) -> np.ndarray:
     s, e, j = config.sender, config.engine, config.jit
+    if j.source and j.variant not in ("conditional", "multi"):
+        raise InputError("jit.source", None, "source JIT consolidates with conditional circles: "
+                                             "expected jit.variant 'conditional' or 'multi', got "
+                                             f"{j.variant!r}")
     values = {
         "mode_atomic": atomic, "cost_model": COST_MODELS[s.cost_model], "mu": s.mu,
         "apriori": s.apriori_hop_probability, "half_life_s": s.penalty_half_life_s,
@@ -203,6 +207,10 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
     amount = workload["amount_msat"].to_numpy().astype(np.int64)
     arrival = workload["t_arrival_s"].to_numpy().astype(np.float64)
     rows = k + (max(64, k // 4) if config.jit.variant != "none" else 0)  # room for circles
+    if adopters is None:
+        adopters = jit_adopters(network, config.jit.adoption, config.jit.adopters, seed)
+    adopters = np.asarray(adopters, bool)
+    src = workload["src"].to_numpy()
 
     def column(values, dtype, fill=0):
         out = np.full(rows, fill, dtype)
@@ -210,7 +218,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
         return out
 
     pays = {
-        "src": column(workload["src"].to_numpy(), np.int32),
+        "src": column(src, np.int32),
         "dst": column(workload["dst"].to_numpy(), np.int32),
         "amount_msat": column(amount, np.int64), "t_start_s": column(arrival, np.float64),
         "status": np.zeros(rows, np.int8), "reason": np.zeros(rows, np.int8),
@@ -226,6 +234,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
         "jit_event": np.full(rows, -1, np.int32), "jit_events": np.zeros(rows, np.int32),
         "held_by": np.full(rows, -1, np.int32), "first_hop": np.full(rows, -1, np.int64),
         "hash_of": np.arange(rows, dtype=np.int32),
+        "consolidates": column(adopters[src] & config.jit.source, np.int8),
     }
     guess = max(64, 4 * k)
     attempts = {"payment": np.zeros(guess, np.int32), "number": np.zeros(guess, np.int16),
@@ -245,9 +254,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
     nodes = {name: np.zeros(n, np.int64) for name in lay.NODE_FIELDS}
     jit_rows = 64 if config.jit.variant == "none" else max(64, k // 4)
     jit = {name: np.zeros(jit_rows, dtype) for name, dtype in zip(lay.JIT_FIELDS, JIT_DTYPES)}
-    if adopters is None:
-        adopters = jit_adopters(network, config.jit.adoption, config.jit.adopters, seed)
-    jit_state = {"adopter": np.asarray(adopters, bool), "dir_earned_msat": np.zeros(m2, np.int64),
+    jit_state = {"adopter": adopters, "dir_earned_msat": np.zeros(m2, np.int64),
                  "dir_rebalancing": np.zeros(m2, np.int32),
                  "dir_rebalance_fees_msat": np.zeros(m2, np.int64)}
     counters = np.zeros(len(lay.COUNTER_FIELDS), np.int64)
@@ -396,30 +403,40 @@ def _last_attempt(attempt_payment: np.ndarray, n_payments: int) -> np.ndarray:
 
 
 def _jit_events(st: dict, variant: str, last_attempt: np.ndarray) -> pl.DataFrame:
-    """One row per JIT decision, with what became of its circle."""
+    """One row per JIT decision, with what became of its circles."""
     j = st["jit_table"]
-    circle = j["jit_circle"].astype(np.int64)
-    has = circle >= 0
-    c = np.where(has, circle, 0)
+    n = j["jit_circles"].astype(np.int64)
+    owner = np.repeat(np.arange(n.shape[0]), n)  # per circle, its decision
+    first = np.cumsum(n) - n
+    circle = j["jit_circle"][owner].astype(np.int64) + np.arange(owner.shape[0]) - first[owner]
+    settled = st["status"][circle] == lay.SUCCEEDED
+
+    def per_decision(values):
+        return np.bincount(owner, weights=values, minlength=n.shape[0]).astype(np.int64)
+
     att = st["attempt_table"]
-    circle_last = last_attempt[c]
-    hops = np.where(has & (circle_last >= 0), att["n_hops"][np.maximum(circle_last, 0)], 0)
-    settled_circle = has & (st["status"][c] == lay.SUCCEEDED)
+    first_circle = np.where(n > 0, j["jit_circle"], 0).astype(np.int64)
+    last = last_attempt[first_circle]
+    hops = np.where((n > 0) & (last >= 0), att["n_hops"][np.maximum(last, 0)], 0)
+    amounts = np.split(st["amount_msat"][circle], np.cumsum(n)[:-1]) if n.shape[0] else []
     return pl.DataFrame({
         "t_s": j["jit_t_s"], "node": j["jit_node"], "payment": j["jit_payment"],
         "attempt": j["jit_attempt"], "depth": j["jit_depth"], "direction": j["jit_direction"],
         "shortfall_msat": j["jit_shortfall_msat"], "amount_msat": j["jit_amount_msat"],
-        "variant": pl.Series([variant] * circle.shape[0], dtype=pl.Utf8),
+        "variant": pl.Series([variant] * n.shape[0], dtype=pl.Utf8),
         "budget_msat": j["jit_budget_msat"],
-        "circles_tried": np.where(has, st["attempts"][c], 0).astype(np.int16),
+        "circles": n.astype(np.int16),
+        "circle_amounts_msat": pl.Series([a.tolist() for a in amounts], dtype=pl.List(pl.Int64)),
+        "circles_tried": per_decision(st["attempts"][circle]).astype(np.int16),
         "circle_hops": hops.astype(np.int8),
-        "cost_msat": np.where(settled_circle, st["fee_msat"][c], 0),
+        "cost_msat": per_decision(np.where(settled, st["fee_msat"][circle], 0)),
         "outcome": pl.Series(np.array(lay.OUTCOME_NAMES, dtype=object)[j["jit_outcome"]].tolist(),
                              dtype=pl.Utf8),
         "forwarded": j["jit_forwarded"].astype(bool), "needed": j["jit_needed"].astype(bool),
+        "source": j["jit_held"] == lay.SOURCE_HOLD,
         "lockup": j["jit_lockup"].astype(bool),
         "payment_settled": st["status"][j["jit_payment"]] == lay.SUCCEEDED,
-        "circle": circle.astype(np.int32), "t_done_s": j["jit_t_done_s"],
+        "circle": j["jit_circle"].astype(np.int32), "t_done_s": j["jit_t_done_s"],
     })
 
 
@@ -449,6 +466,7 @@ def _tables(network: Network, workload: pl.DataFrame, st: dict, variant: str) ->
         "t_done_s": st["t_done_s"][:k],
         "completion_s": st["t_done_s"][:k] - st["t_start_s"][:k],
         "jit_events": st["jit_events"][:k], "jit_rescued": rescued & succeeded,
+        "source_jit": np.isin(np.arange(k), jit_events.filter(pl.col("source"))["payment"].to_numpy()),
     })
     earned, rebalance_fees = st["fees_earned_msat"], st["rebalance_fees_msat"]
     nodes = pl.DataFrame({

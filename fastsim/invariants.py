@@ -60,7 +60,7 @@ def violations(result, network) -> list[str]:
     ok = st["status"] == lay.SUCCEEDED
     if (settled_per_payment[ok] != 1).any() or settled_per_payment[~ok].any():
         out.append("a payment's outcome disagrees with the fate of its HTLCs")
-    out += _fee_violations(h, network)
+    out += _fee_violations(h, network, st["attempt_table"], st["route_table"])
     out += _netting_violations(h)
     return out
 
@@ -81,11 +81,23 @@ def _fee(network, direction, amount):
     return network.fee_base_msat[direction] + (amount * network.fee_rate_ppm[direction]) // 1_000_000
 
 
-def _fee_violations(h, network) -> list[str]:
+def _overpayment(network, attempts, routes) -> np.ndarray:
+    """Per attempt, the extra fee its sender gave every forwarding node (``sender.overpay_ppm``):
+    what the first forwarding node got beyond its BOLT #7 fee."""
+    start, n = attempts["route_start"], attempts["n_hops"].astype(np.int64)
+    extra = np.zeros(start.shape[0], np.int64)
+    multi = np.flatnonzero(n >= 2)
+    amount, direction = routes["route_amount_msat"], routes["route_direction"]
+    first, second = start[multi], start[multi] + 1
+    extra[multi] = amount[first] - amount[second] - _fee(network, direction[second], amount[second])
+    return extra
+
+
+def _fee_violations(h, network, attempts, routes) -> list[str]:
     """BOLT #7 at every settled forward: what its funders carried beyond the outgoing HTLC is the
     fee on the amount it forwards, plus the fees of any netted offers its funders replaced (a netted
-    offer's node earns its fee through the netting). An HTLC that replaced netted offers forwards
-    its own amount plus theirs."""
+    offer's node earns its fee through the netting), plus the sender's overpayment. An HTLC that
+    replaced netted offers forwards its own amount plus theirs."""
     n = h["amount_msat"].shape[0]
     nominal = h["amount_msat"].copy()
     carried_fee = np.zeros(n, np.int64)
@@ -105,7 +117,8 @@ def _fee_violations(h, network) -> list[str]:
     extra = np.zeros(n, np.int64)
     np.add.at(extra, h_out, carried_fee[h_in])
     outs = np.flatnonzero(funded)
-    want = _fee(network, h["direction"][outs], nominal[outs]) + extra[outs]
+    want = (_fee(network, h["direction"][outs], nominal[outs]) + extra[outs]
+            + _overpayment(network, attempts, routes)[h["attempt"][outs]])
     wrong = np.flatnonzero(got[outs] - nominal[outs] != want)
     return [f"{wrong.size} forwards charged a fee other than BOLT #7's"] if wrong.size else []
 

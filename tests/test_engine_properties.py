@@ -55,8 +55,11 @@ def scenarios(draw, spaced=False, dense=False, jit=False):
         "seed": draw(st.integers(0, 2**31)),
     }
     if jit:
+        variant = draw(st.sampled_from(["rebalance", "conditional", "multi"]))
         overrides |= {
-            "jit.variant": draw(st.sampled_from(["rebalance", "conditional", "multi"])),
+            "jit.variant": variant,
+            "jit.source": variant != "rebalance" and draw(st.booleans()),
+            "sender.overpay_ppm": draw(st.sampled_from([0, 0, 500, 20_000])),
             "jit.adoption": draw(st.sampled_from([0.5, 1.0, 1.0])),
             "jit.amount": draw(st.sampled_from(["exact", "exact", "plugin", "midway"])),
             "jit.budget": draw(st.sampled_from(["fee", "earnings", "none", "none", "none"])),

@@ -55,6 +55,7 @@ from fastsim.kernels.layout import (
     P_MAX_HOPS,
     P_MAX_HTLCS,
     P_MU,
+    P_OVERPAY_PPM,
     P_REUSE,
     P_SEED,
     PAY_CIRCLE,
@@ -84,7 +85,9 @@ from fastsim.kernels.routing import (
     find_route,
     forward_fee,
 )
-from fastsim.kernels.state import check_add, finish, lock, schedule, spendable
+from fastsim.kernels.state import SHORT, check_add, finish, lock, schedule, spendable
+
+NEEDS_CONSOLIDATION = np.int64(-2)  # start_attempt: the route's first hop waits for source JIT
 
 
 @njit(inline="always")
@@ -113,6 +116,69 @@ def fill_own(sender, topology, chan, max_htlcs, own_spendable, fill):
             own_spendable[e] = -1
 
 
+@njit
+def fill_sender_view(s, p, topology, chan, pays, max_htlcs, own):
+    """Set the sender's own spendable balances as its search of payment p reads them. A sender
+    that consolidates (source JIT) counts on a channel what it could bring there with conditional
+    circles: up to what the peer can send back on it, from its other channels less 1% for fees."""
+    fill_own(s, topology, chan, max_htlcs, own, np.True_)
+    if not pays[23][p]:
+        return
+    out_ptr, out_dir = topology[0], topology[1]
+    total = np.int64(0)
+    for k in range(out_ptr[s], out_ptr[s + 1]):
+        total += max(own[out_dir[k]], 0)
+    for k in range(out_ptr[s], out_ptr[s + 1]):
+        e = out_dir[k]
+        if own[e] >= 0:
+            others = (total - max(own[e], 0)) * 99 // 100
+            own[e] += min(max(spendable(chan, e ^ 1), 0), others)
+
+
+@njit
+def _amounts_with(extra, n_hops, route, topology):
+    """The route's HTLC amounts, from the last hop back, when every forwarding node gets ``extra``
+    on top of its BOLT #7 fee on what it forwards."""
+    route_dir, route_amt = route[0], route[1]
+    for i in range(n_hops - 2, -1, -1):
+        e = route_dir[i + 1]
+        route_amt[i] = (route_amt[i + 1] + forward_fee(topology[8][e], topology[9][e], route_amt[i + 1])
+                        + extra)
+
+
+@njit
+def _overpayment_fits(extra, p, n_hops, route, own, topology, pays):
+    _amounts_with(extra, n_hops, route, topology)
+    route_dir, route_amt = route[0], route[1]
+    if route_amt[0] - pays[2][p] > pays[15][p] or route_amt[0] > own[route_dir[0]]:
+        return False
+    for i in range(n_hops):
+        if route_amt[i] > topology[7][route_dir[i]] or route_amt[i] > topology[4][route_dir[i]]:
+            return False
+    return True
+
+
+@njit
+def add_overpayment(p, n_hops, route, own, topology, pays, params):
+    """Fee overpayment: every forwarding node of the route gets ``overpay_ppm`` of the amount on top
+    of its fee, scaled down (to the most that fits) so that the total fee stays within the budget,
+    the first hop within what the sender can spend and every hop within its ``htlc_max`` and
+    capacity."""
+    if n_hops < 2:
+        return
+    amount = pays[2][p]
+    ppm = np.int64(params[P_OVERPAY_PPM])
+    high = amount // 1_000_000 * ppm + amount % 1_000_000 * ppm // 1_000_000
+    low = np.int64(0)  # the route as found fits
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _overpayment_fits(middle, p, n_hops, route, own, topology, pays):
+            low = middle
+        else:
+            high = middle - 1
+    _amounts_with(low, n_hops, route, topology)
+
+
 @njit(inline="always")
 def search_amount(p, pays, topology):
     """What the search of payment p delivers to its target: the amount, or for a circle the amount
@@ -138,7 +204,7 @@ def sender_route(s, p, t, graph, topology, chan, pays, know, params, scratch, vi
     own = view[0]
     max_htlcs = params[P_MAX_HTLCS]
     amount, last_hop, budget = pays[2][p], pays[14][p], pays[15][p]
-    fill_own(s, topology, chan, max_htlcs, own, np.True_)
+    fill_sender_view(s, p, topology, chan, pays, max_htlcs, own)
     if released_dir >= 0:
         balance, inflight, inflight_count, reserve = chan
         if topology[5][released_dir] and inflight_count[released_dir] - 1 < max_htlcs:
@@ -189,6 +255,8 @@ def sender_route(s, p, t, graph, topology, chan, pays, know, params, scratch, vi
                 out_ints[POT_COUNT] = -1
     else:
         out_ints[POT_COUNT] = -1
+    if status == ROUTE_OK and last_hop < 0 and params[P_OVERPAY_PPM] > 0:
+        add_overpayment(p, n_hops, route, own, topology, pays, params)
     if last_hop >= 0 and status == ROUTE_OK:
         route[0][n_hops] = last_hop
         route[1][n_hops] = amount
@@ -242,7 +310,7 @@ def own_usable_mask(s, p, topology, chan, pays, params, own):
     """usable_mask of sender s's balances now over workload payment p's range (its amount up to
     its fee budget), using ``own`` as scratch."""
     amount = pays[2][p]
-    fill_own(s, topology, chan, params[P_MAX_HTLCS], own, np.True_)
+    fill_sender_view(s, p, topology, chan, pays, params[P_MAX_HTLCS], own)
     mask = usable_mask(s, topology, own, amount, amount + pays[15][p])
     fill_own(s, topology, chan, params[P_MAX_HTLCS], own, np.False_)
     return mask
@@ -345,8 +413,9 @@ def start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, rou
 
     An attempt takes the route computed ahead for it (a prefetched first route, a speculated
     retry) when the sender's state is the one it was computed for (same result, computed earlier
-    in parallel). Returns the direction it locked, or -1 when the payment ended instead (its
-    ``reason`` says why; for a circle, ``route_failure_reason`` of the search's status)."""
+    in parallel). Returns the direction it locked, -1 when the payment ended instead (its ``reason``
+    says why; for a circle, ``route_failure_reason`` of the search's status), or
+    NEEDS_CONSOLIDATION when the attempt's first hop waits for the sender's own circles."""
     src, attempts_made, last_reason, max_attempts, deadline = pays[0], pays[6], pays[11], pays[16], pays[17]
     (att_payment, att_number, att_route_start, att_n_hops, att_t_start, att_fail_dir, att_fail_amt,
      att_fail_reason) = attempts
@@ -417,17 +486,32 @@ def start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, rou
             pot_ints[s, i] = found_ints[i]
             pot_floats[s, i] = found_floats[i]
     e0 = route_dir[start]
-    if check_add(chan, topology, e0, route_amt[start], params[P_MAX_HTLCS]) != REASON_NONE:
+    reason = check_add(chan, topology, e0, route_amt[start], params[P_MAX_HTLCS])
+    if reason == SHORT and pays[23][p]:
+        return NEEDS_CONSOLIDATION  # the sender funds its first hop with circles first (see jit)
+    if reason != REASON_NONE:
         raise AssertionError("a route's first hop exceeds what its sender can spend")
+    offer_first(p, a, route_amt[start], t, topology, chan, node_version, pays, attempts, routes,
+                htlcs, heap, counters, params)
+    return e0
+
+
+@njit
+def offer_first(p, a, amount_msat, t, topology, chan, node_version, pays, attempts, routes, htlcs,
+                heap, counters, params):
+    """The sender of payment ``p`` offers the first HTLC of attempt ``a``, of ``amount_msat`` (the
+    route's, or less by what a netting took off); returns its id."""
+    start = attempts[2][a]
+    e0 = routes[0][start]
     kind = KIND_REBALANCE if pays[12][p] == PAY_CIRCLE else KIND_PAYMENT
-    h = htlc_append(htlcs, counters[C_HTLCS], p, a, FIRST_PART, SENDER_HOP, kind, e0,
-                    route_amt[start], route_cltv[start], t)
+    h = htlc_append(htlcs, counters[C_HTLCS], p, a, FIRST_PART, SENDER_HOP, kind, e0, amount_msat,
+                    routes[2][start], t)
     counters[C_HTLCS] += 1
-    lock(chan, topology, node_version, e0, route_amt[start])
-    latency = hop_latency_s(params[P_SEED], p, att_number[a], SENDER_HOP, EV_ARRIVE,
+    lock(chan, topology, node_version, e0, amount_msat)
+    latency = hop_latency_s(params[P_SEED], p, attempts[1][a], SENDER_HOP, EV_ARRIVE,
                             params[P_LATENCY], params[P_JITTER])
     schedule(heap, counters, t + latency, EV_ARRIVE, h)
-    return e0
+    return h
 
 
 @njit(parallel=True)

@@ -20,10 +20,16 @@ the tables, compute routes ahead, show progress and honour Ctrl-C between chunks
 import numpy as np
 
 from fastsim.kernels._jit import njit
-from fastsim.kernels.attempts import register_retry, start_attempt
+from fastsim.kernels.attempts import NEEDS_CONSOLIDATION, register_retry, start_attempt
 from fastsim.kernels.forwarding import fail_back, message_latency, offer_next, release
 from fastsim.kernels.htlcs import FAILED, SETTLED
-from fastsim.kernels.jit import on_circle_end, on_circle_offer, on_hold_timeout, on_shortfall
+from fastsim.kernels.jit import (
+    on_circle_end,
+    on_circle_offer,
+    on_hold_timeout,
+    on_shortfall,
+    on_source_shortfall,
+)
 from fastsim.kernels.knowledge import learned_amount, record_failure
 from fastsim.kernels.layout import (
     C_ATTEMPTS,
@@ -96,23 +102,24 @@ def _book_settled(h, htlcs, topology, pays, attempts, routes, nodes, jit_state):
     p, a = h_payment[h], h_attempt[h]
     e = h_direction[h]
     offered_by = topology[2][e]
+    nominal = h_amount[h]  # with what the node's circles brought back through a netting
+    g = h_nets[h]
+    while g != -1:
+        nominal += h_amount[g]
+        g = h_next_in[g]
     if h_hop[h] == 0:
         delivered = routes[1][attempts[2][a] + attempts[3][a] - 1]
         if pays[12][p] == PAY_CIRCLE:
-            rebalance_fees[offered_by] += h_amount[h] - delivered
+            rebalance_fees[offered_by] += nominal - delivered
             rebalances[offered_by] += 1
         else:
-            fees_paid[offered_by] += h_amount[h] - delivered
+            fees_paid[offered_by] += nominal - delivered
             sent[offered_by] += delivered
         return
-    earned = -h_amount[h]
+    earned = -nominal
     g = h_first_in[h]
     while g != -1:
         earned += h_amount[g]
-        g = h_next_in[g]
-    g = h_nets[h]
-    while g != -1:  # what the node's circles brought back through the netting is not a fee
-        earned -= h_amount[g]
         g = h_next_in[g]
     fees_earned[offered_by] += earned
     jit_state[1][e] += earned
@@ -178,17 +185,22 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
         touched = -1
 
         if kind == EV_HOLD_TIMEOUT:
-            if not on_hold_timeout(obj, t, pays, attempts, routes, htlcs, heap, counters, params,
-                                   retry, jit):
+            if not on_hold_timeout(obj, t, pays, attempts, routes, know, htlcs, heap, counters,
+                                   node_version, params, retry, jit):
                 continue  # the decision had ended: nothing happened, the clock stays
         elif kind == EV_ATTEMPT:
             p = obj
             touched = start_attempt(p, t, graph, topology, chan, node_version, pays, attempts,
                                     routes, know, htlcs, heap, counters, params, scratch, view,
                                     prefetch, retry, potentials)
-            if touched < 0 and kind_of[p] == PAY_CIRCLE:
+            if touched == NEEDS_CONSOLIDATION:
+                on_source_shortfall(p, counters[C_ATTEMPTS] - 1, t, graph, topology, chan,
+                                    node_version, pays, attempts, routes, know, htlcs, heap,
+                                    counters, params, scratch, view, prefetch, retry, potentials,
+                                    jit, jit_state)
+            elif touched < 0 and kind_of[p] == PAY_CIRCLE:
                 on_circle_end(p, False, t, topology, chan, node_version, pays, attempts, routes,
-                              htlcs, heap, counters, params, retry, jit, jit_state)
+                              know, htlcs, heap, counters, params, retry, jit, jit_state)
         elif kind == EV_ARRIVE:
             h = obj
             # int64 like the other callers' values: each argument type compiles its own callee
@@ -203,7 +215,7 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
             elif hop == att_n_hops[a] - 1:
                 if kind_of[p] == PAY_CIRCLE and params[P_JIT_VARIANT] >= JIT_CONDITIONAL:
                     on_circle_offer(h, p, t, topology, chan, node_version, pays, attempts, routes,
-                                    htlcs, heap, counters, params, retry, jit)
+                                    know, htlcs, heap, counters, params, retry, jit)
                 else:
                     release(h, t, pays, attempts, routes, htlcs, heap, counters, params, nodes)
             else:
@@ -250,7 +262,8 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
                     finish(pays, p, SUCCEEDED, REASON_NONE, t)
                     if kind_of[p] == PAY_CIRCLE:
                         on_circle_end(p, True, t, topology, chan, node_version, pays, attempts,
-                                      routes, htlcs, heap, counters, params, retry, jit, jit_state)
+                                      routes, know, htlcs, heap, counters, params, retry, jit,
+                                      jit_state)
                 else:
                     last_reason[p] = att_fail_reason[a]
                     if att_fail_dir[a] >= 0:  # else a refusal that told the sender nothing

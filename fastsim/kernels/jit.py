@@ -36,9 +36,10 @@ Each decision is a row of the JIT table (``layout.JIT_FIELDS``); its circles are
 import numpy as np
 
 from fastsim.kernels._jit import njit
-from fastsim.kernels.attempts import fill_own, start_attempt
+from fastsim.kernels.attempts import fill_own, offer_first, start_attempt
 from fastsim.kernels.forwarding import fail_back, next_hop, offer_next
 from fastsim.kernels.htlcs import NETTED
+from fastsim.kernels.knowledge import record_failure
 from fastsim.kernels.layout import (
     AMOUNT_MIDWAY,
     AMOUNT_PLUGIN,
@@ -46,6 +47,7 @@ from fastsim.kernels.layout import (
     BUDGET_FEE,
     C_JIT,
     C_PAYMENTS,
+    EV_ATTEMPT,
     EV_HOLD_TIMEOUT,
     FAILED_PAYMENT,
     JIT_CONDITIONAL,
@@ -73,6 +75,7 @@ from fastsim.kernels.layout import (
     REASON_FEE_BUDGET,
     REASON_LIQUIDITY,
     REASON_NONE,
+    SOURCE_HOLD,
 )
 from fastsim.kernels.routing import UNLIMITED
 from fastsim.kernels.state import SHORT, check_add, finish, resolve, schedule, spendable
@@ -117,6 +120,7 @@ def rebalance_budget(policy, factor, fee_msat, amount_msat, direction, jit_state
 
 @njit
 def _decide(j, t, node, p, a, direction, shortfall, jit):
+    """Write the decision's row as it starts."""
     (jit_t, jit_node, jit_payment, jit_attempt, jit_depth, jit_direction, jit_shortfall, jit_amount,
      jit_budget, jit_held, jit_circle, jit_outcome, jit_forwarded, jit_needed, jit_lockup,
      jit_t_done, jit_circles, jit_ready, jit_nets) = jit
@@ -128,7 +132,6 @@ def _decide(j, t, node, p, a, direction, shortfall, jit):
     jit_shortfall[j] = shortfall
     jit_amount[j] = 0
     jit_budget[j] = 0
-    jit_held[j] = -1
     jit_circle[j] = -1
     jit_outcome[j] = OUT_PENDING
     jit_forwarded[j] = 0
@@ -155,7 +158,7 @@ def _new_circle(c, node, amount, last_hop, first_hop, budget, depth, hash_of, j,
     """Payment ``c``: N's circle to itself over the fixed last hop."""
     (src, dst, amount_msat, t_start, status, reason, attempts_made, fee, hops, t_done, pay_first_in,
      last_reason, kind, pay_depth, pay_last_hop, budget_msat, max_attempts, deadline_s, jit_event,
-     jit_events, held_by, pay_first_hop, pay_hash_of) = pays
+     jit_events, held_by, pay_first_hop, pay_hash_of, consolidates) = pays
     src[c] = node
     dst[c] = node
     amount_msat[c] = amount
@@ -179,6 +182,7 @@ def _new_circle(c, node, amount, last_hop, first_hop, budget, depth, hash_of, j,
     held_by[c] = -1
     pay_first_hop[c] = first_hop
     pay_hash_of[c] = hash_of
+    consolidates[c] = 0
     retry[0][c] = -1
 
 
@@ -217,43 +221,48 @@ def _split(node, direction, need, max_parts, topology, chan, params, own, create
 
 
 @njit
-def on_shortfall(h, direction, x, t, graph, topology, chan, node_version, pays, attempts, routes,
-                 know, htlcs, heap, counters, params, scratch, view, prefetch, retry, potentials,
-                 jit, jit_state):
-    """HTLC ``h`` arrived at N, which is short of forwarding ``x`` over ``direction``. Returns True
-    when N holds it for a rebalance; False when N fails it as it would without JIT (a decision it
-    made on the way is recorded)."""
-    node = topology[2][direction]
-    p, a = np.int64(htlcs[0][h]), np.int64(htlcs[1][h])
-    depth = pays[13]
-    variant = np.int64(params[P_JIT_VARIANT])
-    if variant == JIT_NONE or not jit_state[0][node] or depth[p] > params[P_JIT_MAX_DEPTH]:
-        return False
+def _decision(node, p, a, held, direction, x, t, pays, chan, counters, params, jit, jit_state):
+    """A new JIT decision of ``node``, short of forwarding ``x`` over ``direction`` for attempt
+    ``a`` of payment ``p`` (``held``: the incoming HTLC, or SOURCE_HOLD); returns its row, ended
+    as ``busy`` when N has a rebalance for that channel in flight already."""
     j = counters[C_JIT]
     counters[C_JIT] += 1
     pays[19][p] += 1
-    shortfall = x - spendable(chan, direction)
-    _decide(j, t, node, p, a, direction, shortfall, jit)
-    jit[4][j] = depth[p]
+    _decide(j, t, node, p, a, direction, x - spendable(chan, direction), jit)
+    jit[4][j] = pays[13][p]
+    jit[9][j] = held
     if params[P_JIT_ONE_PER_CHANNEL] != 0.0 and jit_state[2][direction] > 0:
         _end(j, OUT_BUSY, t, jit, pays)
-        return False
+    return j
+
+
+@njit
+def _launch(j, held, x, fee_msat, t, graph, topology, chan, node_version, pays, attempts, routes,
+            know, htlcs, heap, counters, params, scratch, view, prefetch, retry, potentials, jit,
+            jit_state):
+    """Decision ``j`` sends its circles for the forward of ``x`` it holds (``held``: the incoming
+    HTLC, or SOURCE_HOLD); ``fee_msat`` is what the forward earns it. Returns whether it holds."""
+    node, p, direction, shortfall = jit[1][j], jit[2][j], jit[5][j], jit[6][j]
+    variant = np.int64(params[P_JIT_VARIANT])
     y = rebalance_amount(np.int64(params[P_JIT_AMOUNT]), shortfall, x, chan, topology, direction)
     conditional = variant == JIT_CONDITIONAL or variant == JIT_MULTI
     if conditional:  # the netting leaves N an offer of x - y, at least the channel's htlc_min
         y = min(y, x - max(topology[6][direction], 1))
-    budget = rebalance_budget(np.int64(params[P_JIT_BUDGET]), params[P_JIT_BUDGET_FACTOR],
-                              htlcs[7][h] - x, y, direction, jit_state)
+    budget = rebalance_budget(np.int64(params[P_JIT_BUDGET]), params[P_JIT_BUDGET_FACTOR], fee_msat,
+                              y, direction, jit_state)
+    if held == SOURCE_HOLD:  # a sender pays its circles out of what its fee budget leaves
+        budget = max(fee_msat, 0)
     jit[7][j] = y
     jit[8][j] = budget
     hash_of = pays[22][p] if conditional else counters[C_PAYMENTS]
+    depth = pays[13][p] + 1
     c0 = counters[C_PAYMENTS]
     k = 1
     if y < shortfall or (conditional and spendable(chan, direction ^ 1) < y):
         k = 0  # nothing N could move here would do, or M cannot send it back
     elif variant == JIT_MULTI:
         k = _split(node, direction, y, np.int64(params[P_JIT_MAX_CIRCLES]), topology, chan, params,
-                   view[0], np.False_, c0, budget, j, t, depth[p] + 1, hash_of, pays, retry)
+                   view[0], np.False_, c0, budget, j, t, depth, hash_of, pays, retry)
     if k == 0:
         _end(j, OUT_NO_CIRCLE, t, jit, pays)
         return False
@@ -261,12 +270,12 @@ def on_shortfall(h, direction, x, t, graph, topology, chan, node_version, pays, 
     jit[16][j] = k
     counters[C_PAYMENTS] += k
     if k == 1:  # one circle: its search picks the first hop
-        _new_circle(c0, node, y, direction ^ 1, NO_DIRECTION, budget, depth[p] + 1, hash_of, j, t,
+        _new_circle(c0, node, y, direction ^ 1, NO_DIRECTION, budget, depth, hash_of, j, t,
                     t + params[P_JIT_TIMEOUT], np.int64(params[P_JIT_MAX_CIRCLES]), pays, retry)
     else:
         _split(node, direction, y, np.int64(params[P_JIT_MAX_CIRCLES]), topology, chan, params,
-               view[0], np.True_, c0, budget, j, t, depth[p] + 1, hash_of, pays, retry)
-    jit[9][j] = h
+               view[0], np.True_, c0, budget, j, t, depth, hash_of, pays, retry)
+    jit[9][j] = held
     for c in range(c0, c0 + k):
         if start_attempt(c, t, graph, topology, chan, node_version, pays, attempts, routes, know,
                          htlcs, heap, counters, params, scratch, view, prefetch, retry,
@@ -285,14 +294,72 @@ def on_shortfall(h, direction, x, t, graph, topology, chan, node_version, pays, 
 
 
 @njit
-def _give_up(j, outcome, t, pays, attempts, routes, htlcs, heap, counters, params, retry, jit):
+def on_shortfall(h, direction, x, t, graph, topology, chan, node_version, pays, attempts, routes,
+                 know, htlcs, heap, counters, params, scratch, view, prefetch, retry, potentials,
+                 jit, jit_state):
+    """HTLC ``h`` arrived at N, which is short of forwarding ``x`` over ``direction``. Returns True
+    when N holds it for a rebalance; False when N fails it as it would without JIT (a decision it
+    made on the way is recorded)."""
+    node = topology[2][direction]
+    p, a = np.int64(htlcs[0][h]), np.int64(htlcs[1][h])
+    if (params[P_JIT_VARIANT] == JIT_NONE or not jit_state[0][node]
+            or pays[13][p] > params[P_JIT_MAX_DEPTH]):
+        return False
+    j = _decision(node, p, a, h, direction, x, t, pays, chan, counters, params, jit, jit_state)
+    return jit[11][j] == OUT_PENDING and _launch(
+        j, h, x, htlcs[7][h] - x, t, graph, topology, chan, node_version, pays, attempts, routes,
+        know, htlcs, heap, counters, params, scratch, view, prefetch, retry, potentials, jit,
+        jit_state)
+
+
+@njit
+def on_source_shortfall(p, a, t, graph, topology, chan, node_version, pays, attempts, routes, know,
+                        htlcs, heap, counters, params, scratch, view, prefetch, retry, potentials,
+                        jit, jit_state):
+    """Source JIT: the first hop of attempt ``a`` of payment ``p`` lacks the amount; the sender
+    funds it with conditional circles from its other channels, paid out of what its fee budget
+    leaves, and offers the netted first HTLC once their offers are in. Otherwise the attempt fails
+    at once, and the sender keeps that this channel could not be funded for the payment."""
+    start, n = attempts[2][a], attempts[3][a]
+    direction, x = routes[0][start], routes[1][start]
+    node = pays[0][p]
+    j = _decision(node, p, a, SOURCE_HOLD, direction, x, t, pays, chan, counters, params, jit,
+                  jit_state)
+    left = pays[15][p] - (x - routes[1][start + n - 1])
+    if jit[11][j] != OUT_PENDING or not _launch(
+            j, SOURCE_HOLD, x, left, t, graph, topology, chan, node_version, pays, attempts, routes,
+            know, htlcs, heap, counters, params, scratch, view, prefetch, retry, potentials, jit,
+            jit_state):
+        _source_fails(p, a, t, pays, attempts, routes, know, heap, counters, node_version)
+
+
+@njit
+def _source_fails(p, a, t, pays, attempts, routes, know, heap, counters, node_version):
+    """The sender could not fund its first hop: the attempt fails, and it retries knowing so."""
+    start = attempts[2][a]
+    attempts[7][a] = REASON_LIQUIDITY
+    pays[11][p] = REASON_LIQUIDITY
+    record_failure(know, counters, pays[0][p], routes[0][start], routes[1][start], t, p,
+                   node_version)
+    schedule(heap, counters, t, EV_ATTEMPT, p)
+
+
+@njit
+def _give_up(j, outcome, t, pays, attempts, routes, know, htlcs, heap, counters, node_version,
+             params, retry, jit):
     """N stops waiting for decision ``j``: it fails the held HTLC back as a liquidity failure, and
     the circle offers it holds (the circles then fail back, and N pays nothing for them)."""
     _end(j, outcome, t, jit, pays)
     h = jit[9][j]
-    pays[20][jit[2][j]] = -1
-    e2, x, cltv = next_hop(h, htlcs, attempts, routes)
-    fail_back(h, e2, x, REASON_LIQUIDITY, t, pays, attempts, htlcs, heap, counters, params, retry)
+    p = jit[2][j]
+    pays[20][p] = -1
+    if h == SOURCE_HOLD:
+        _source_fails(p, np.int64(jit[3][j]), t, pays, attempts, routes, know, heap, counters,
+                      node_version)
+    else:
+        e2, x, cltv = next_hop(h, htlcs, attempts, routes)
+        fail_back(h, e2, x, REASON_LIQUIDITY, t, pays, attempts, htlcs, heap, counters, params,
+                  retry)
     g = jit[18][j]
     while g != -1:
         nxt = htlcs[13][g]
@@ -304,8 +371,8 @@ def _give_up(j, outcome, t, pays, attempts, routes, htlcs, heap, counters, param
 
 
 @njit
-def on_circle_end(c, succeeded, t, topology, chan, node_version, pays, attempts, routes, htlcs, heap,
-                  counters, params, retry, jit, jit_state):
+def on_circle_end(c, succeeded, t, topology, chan, node_version, pays, attempts, routes, know, htlcs,
+                  heap, counters, params, retry, jit, jit_state):
     """Circle payment ``c`` settled or gave up. Under ``rebalance`` N then forwards the HTLC it
     holds or fails it back; under the conditional variants a circle settles only with the payment,
     after the netting, and one that gives up before fails the decision."""
@@ -317,8 +384,8 @@ def on_circle_end(c, succeeded, t, topology, chan, node_version, pays, attempts,
     if jit[11][j] != OUT_PENDING:
         return  # N stopped waiting (or netted already); what the circle did stays
     if not succeeded:
-        _give_up(j, OUT_CIRCLES_FAILED, t, pays, attempts, routes, htlcs, heap, counters, params,
-                 retry, jit)
+        _give_up(j, OUT_CIRCLES_FAILED, t, pays, attempts, routes, know, htlcs, heap, counters,
+                 node_version, params, retry, jit)
         return
     h = jit[9][j]
     pays[20][jit[2][j]] = -1
@@ -336,8 +403,8 @@ def on_circle_end(c, succeeded, t, topology, chan, node_version, pays, attempts,
 
 
 @njit
-def on_circle_offer(g, c, t, topology, chan, node_version, pays, attempts, routes, htlcs, heap,
-                    counters, params, retry, jit):
+def on_circle_offer(g, c, t, topology, chan, node_version, pays, attempts, routes, know, htlcs,
+                    heap, counters, params, retry, jit):
     """The last HTLC ``g`` of conditional circle ``c`` (M's offer of y to N) reached N. N holds it
     until every circle of the decision has; then it nets them all with its offer to M."""
     j = pays[18][c]
@@ -350,8 +417,11 @@ def on_circle_offer(g, c, t, topology, chan, node_version, pays, attempts, route
     jit[17][j] += 1
     if jit[17][j] < jit[16][j]:
         return
-    h = jit[9][j]
-    e2, x, cltv = next_hop(h, htlcs, attempts, routes)
+    h, p, a = jit[9][j], jit[2][j], np.int64(jit[3][j])
+    if h == SOURCE_HOLD:
+        e2, x = routes[0][attempts[2][a]], routes[1][attempts[2][a]]
+    else:
+        e2, x, cltv = next_hop(h, htlcs, attempts, routes)
     offered = np.int64(0)
     g = jit[18][j]
     while g != -1:
@@ -359,8 +429,8 @@ def on_circle_offer(g, c, t, topology, chan, node_version, pays, attempts, route
         g = htlcs[13][g]
     if check_add(chan, topology, e2, x - offered, params[P_MAX_HTLCS]) != REASON_NONE:
         # concurrent forwards took what N had left on N -> M: nothing to net with
-        _give_up(j, OUT_CIRCLES_FAILED, t, pays, attempts, routes, htlcs, heap, counters, params,
-                 retry, jit)
+        _give_up(j, OUT_CIRCLES_FAILED, t, pays, attempts, routes, know, htlcs, heap, counters,
+                 node_version, params, retry, jit)
         return
     jit[13][j] = spendable(chan, e2) < x
     # one channel update on N <-> M: M's offers are withdrawn, N offers x - y instead of x
@@ -370,17 +440,22 @@ def on_circle_offer(g, c, t, topology, chan, node_version, pays, attempts, route
         htlcs[5][g] = NETTED
         htlcs[10][g] = t
         g = htlcs[13][g]
-    h2 = offer_next(h, x - offered, t, topology, chan, node_version, pays, attempts, routes, htlcs,
-                    heap, counters, params)
+    if h == SOURCE_HOLD:
+        h2 = offer_first(p, a, x - offered, t, topology, chan, node_version, pays, attempts, routes,
+                         htlcs, heap, counters, params)
+    else:
+        h2 = offer_next(h, x - offered, t, topology, chan, node_version, pays, attempts, routes,
+                        htlcs, heap, counters, params)
     htlcs[14][h2] = jit[18][j]
     jit[18][j] = -1
     jit[12][j] = 1
-    pays[20][jit[2][j]] = -1
+    pays[20][p] = -1
     _end(j, OUT_REBALANCED, t, jit, pays)
 
 
 @njit
-def on_hold_timeout(j, t, pays, attempts, routes, htlcs, heap, counters, params, retry, jit):
+def on_hold_timeout(j, t, pays, attempts, routes, know, htlcs, heap, counters, node_version, params,
+                    retry, jit):
     """N's wait for decision ``j``'s rebalance ran out: it fails the held HTLC back. Returns whether
     that changed anything (the decision may have ended before). A circle then still held by
     another JIT node counts as a lock-up."""
@@ -389,5 +464,6 @@ def on_hold_timeout(j, t, pays, attempts, routes, htlcs, heap, counters, params,
     for c in range(jit[10][j], jit[10][j] + jit[16][j]):
         if pays[20][c] >= 0:
             jit[14][j] = 1
-    _give_up(j, OUT_TIMEOUT, t, pays, attempts, routes, htlcs, heap, counters, params, retry, jit)
+    _give_up(j, OUT_TIMEOUT, t, pays, attempts, routes, know, htlcs, heap, counters, node_version,
+             params, retry, jit)
     return True

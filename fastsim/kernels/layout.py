@@ -50,6 +50,7 @@ OUT_NO_CIRCLE = np.int64(3)
 OUT_CIRCLES_FAILED = np.int64(4)
 OUT_TIMEOUT = np.int64(5)
 OUT_BUSY = np.int64(6)
+SOURCE_HOLD = np.int64(-2)  # jit_held of a sender's own decision (source JIT): it holds no HTLC
 OUTCOME_NAMES = ("pending", "rebalanced", "refused_budget", "no_circle", "circles_failed", "timeout",
                  "busy")
 
@@ -67,11 +68,12 @@ TOPOLOGY_FIELDS = ("out_ptr", "out_dir", "dir_src", "dir_dst", "dir_capacity_msa
 # done); ``last_hop`` and ``first_hop``: a circle's fixed last and first directions (-1: free);
 # ``budget_msat``: the most the sender pays in fees; ``held_by``: the JIT decision now holding one
 # of its HTLCs (-1: none); ``hash_of``: the payment whose hash it travels on (a conditional circle:
-# the payment it rebalances for)
+# the payment it rebalances for); ``consolidates``: its sender may fund its first hop with
+# conditional circles (source JIT)
 PAYMENT_FIELDS = ("src", "dst", "amount_msat", "t_start_s", "status", "reason", "attempts",
                   "fee_msat", "hops", "t_done_s", "pay_first_in", "last_reason", "kind", "depth",
                   "last_hop", "budget_msat", "max_attempts", "deadline_s", "jit_event",
-                  "jit_events", "held_by", "first_hop", "hash_of")
+                  "jit_events", "held_by", "first_hop", "hash_of", "consolidates")
 ATTEMPT_FIELDS = ("payment", "number", "route_start", "n_hops", "t_start_s", "fail_direction",
                   "fail_amount_msat", "fail_reason")
 ROUTE_FIELDS = ("route_direction", "route_amount_msat", "route_cltv")
