@@ -138,8 +138,25 @@ class JitConfig:
                        "(local payment splitting; needs variant conditional or multi)")
 
 
+@dataclass(frozen=True)
+class MppConfig:
+    enabled: bool = key(False, "senders pay in parts (BOLT #4 basic multipart), as Core Lightning's "
+                        "pay does")
+    part_msat: int = key(10_000_000, "pre-split into parts of about this size (Core Lightning's "
+                         "presplit: MPP_TARGET_SIZE, 10,000 sat)", low=1)
+    max_splits: int = key(16, "pre-split into at most this many parts, the part size growing by this "
+                          "factor until it fits (Core Lightning: PRESPLIT_MAX_SPLITS)", low=2)
+    max_parts: int = key(30, "most parts of one payment, halvings included (Core Lightning's "
+                         "max-concurrent-htlcs per channel, 30)", low=1, high=483)
+    min_part_msat: int = key(100_000, "a failed part is halved only above this (Core Lightning: "
+                             "MPP_ADAPTIVE_LOWER_LIMIT, 100 sat)", low=1)
+    timeout_s: float = key(60.0, "the receiver fails the parts it holds this long after the first "
+                           "arrived without the rest (BOLT #4; Core Lightning 70 s, lnd 120 s)",
+                           low=0.0, low_open=True)
+
+
 SECTIONS = {"network": NetworkConfig, "liquidity": LiquidityConfig, "workload": WorkloadConfig,
-            "sender": SenderConfig, "engine": EngineConfig, "jit": JitConfig}
+            "sender": SenderConfig, "engine": EngineConfig, "jit": JitConfig, "mpp": MppConfig}
 
 
 @dataclass(frozen=True)
@@ -152,6 +169,7 @@ class Config:
     sender: SenderConfig = field(default_factory=SenderConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     jit: JitConfig = field(default_factory=JitConfig)
+    mpp: MppConfig = field(default_factory=MppConfig)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -140,6 +140,9 @@ def engine_params(config, *, seed: int, atomic: bool, debug_invariants: bool,
         "jit_budget_factor": j.budget_factor, "jit_timeout_s": j.timeout_s,
         "jit_max_depth": j.max_depth, "jit_one_per_channel": j.one_per_channel,
         "jit_source": j.source, "overpay_ppm": s.overpay_ppm,
+        "mpp_part_msat": config.mpp.part_msat, "mpp_max_splits": config.mpp.max_splits,
+        "mpp_max_parts": config.mpp.max_parts, "mpp_min_part_msat": config.mpp.min_part_msat,
+        "mpp_timeout_s": config.mpp.timeout_s,
     }
     return np.array([float(values[name]) for name in lay.PARAM_FIELDS])
 
@@ -206,7 +209,8 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
             "inflight_count": np.zeros(m2, np.int32), "reserve_msat": reserve}
     amount = workload["amount_msat"].to_numpy().astype(np.int64)
     arrival = workload["t_arrival_s"].to_numpy().astype(np.float64)
-    rows = k + (max(64, k // 4) if config.jit.variant != "none" else 0)  # room for circles
+    # room for circles and parts (it grows when that runs out)
+    rows = k + (max(64, k // 4) if config.jit.variant != "none" else 0) + (4 * k if config.mpp.enabled else 0)
     if adopters is None:
         adopters = jit_adopters(network, config.jit.adoption, config.jit.adopters, seed)
     adopters = np.asarray(adopters, bool)
@@ -225,7 +229,8 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
         "attempts": np.zeros(rows, np.int16), "fee_msat": np.zeros(rows, np.int64),
         "hops": np.zeros(rows, np.int8), "t_done_s": np.full(rows, np.nan),
         "pay_first_in": np.full(rows, -1, np.int32), "last_reason": np.zeros(rows, np.int8),
-        "kind": np.full(rows, lay.PAY_WORKLOAD, np.int8), "depth": np.zeros(rows, np.int8),
+        "kind": np.full(rows, lay.PAY_MPP if config.mpp.enabled else lay.PAY_WORKLOAD, np.int8),
+        "depth": np.zeros(rows, np.int8),
         "last_hop": np.full(rows, -1, np.int64),
         "budget_msat": column(fee_budget_msat(amount, config.sender.maxfeepercent,
                                               config.sender.exemptfee_msat), np.int64),
@@ -235,6 +240,9 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
         "held_by": np.full(rows, -1, np.int32), "first_hop": np.full(rows, -1, np.int64),
         "hash_of": np.arange(rows, dtype=np.int32),
         "consolidates": column(adopters[src] & config.jit.source, np.int8),
+        "parent": np.full(rows, -1, np.int32), "parts": np.zeros(rows, np.int16),
+        "parts_open": np.zeros(rows, np.int16), "held_msat": np.zeros(rows, np.int64),
+        "t_last_part_s": np.full(rows, np.nan), "unsettled": np.zeros(rows, np.int16),
     }
     guess = max(64, 4 * k)
     attempts = {"payment": np.zeros(guess, np.int32), "number": np.zeros(guess, np.int16),
@@ -330,12 +338,13 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                 "longer add up to the capacity")
         if status == lay.STATUS_NEED_SPACE:
             _grow(htlcs, HTLC_FIELDS, int(counters[lay.C_HTLCS]) + CHUNK_EVENTS)
-            _grow(routes, routes.keys(), int(counters[lay.C_ROUTE]) + 64 * hop_cap)
+            burst = config.mpp.max_parts + config.jit.max_circles + 2
+            _grow(routes, routes.keys(), int(counters[lay.C_ROUTE]) + 64 * hop_cap + burst * hop_cap)
             _grow(attempts, attempts.keys(), int(counters[lay.C_ATTEMPTS]) + CHUNK_EVENTS)
             _grow(know, [k_ for k_ in know if k_ not in ("know_head", "know_newest")], int(counters[lay.C_KNOW]) + CHUNK_EVENTS)
             _grow(heap, ("keys", "ties", "vals"), int(counters[lay.C_HEAP]) + CHUNK_EVENTS)
-            _grow(pays, pays.keys(), int(counters[lay.C_PAYMENTS]) + 1024)
-            _grow(retry, ("retry_slot",), int(counters[lay.C_PAYMENTS]) + 1024)
+            _grow(pays, pays.keys(), int(counters[lay.C_PAYMENTS]) + 1024 + burst)
+            _grow(retry, ("retry_slot",), int(counters[lay.C_PAYMENTS]) + 1024 + burst)
             _grow(jit, jit.keys(), int(counters[lay.C_JIT]) + 1024)
         if progress is not None:
             progress(int(np.count_nonzero(pays["status"][:k])), k)
@@ -453,13 +462,19 @@ def _tables(network: Network, workload: pl.DataFrame, st: dict, variant: str) ->
     used = jit_events.filter(pl.col("forwarded") & (pl.col("payment") < k))
     p = used["payment"].to_numpy()
     rescued[p[used["attempt"].to_numpy() == last_attempt[p]]] = True
+    part = np.flatnonzero(st["parent"] >= 0)
+    root = st["parent"][part]
+    attempts_made = st["attempts"][:k].astype(np.int64)
+    attempts_made += np.bincount(root, weights=st["attempts"][part], minlength=k).astype(np.int64)[:k]
+    failed_parts = np.bincount(root, weights=st["status"][part] == lay.FAILED_PAYMENT,
+                               minlength=k).astype(np.int16)[:k]
     payments = pl.DataFrame({
         "id": workload["id"].to_numpy(),
         "src": st["src"][:k], "dst": st["dst"][:k], "amount_msat": amount,
         "t_arrival_s": workload["t_arrival_s"].to_numpy(), "t_start_s": st["t_start_s"][:k],
         "succeeded": succeeded,
         "failure_reason": pl.Series(reasons.tolist(), dtype=pl.Utf8).replace("", None),
-        "attempts": st["attempts"][:k], "hops": st["hops"][:k],
+        "attempts": attempts_made.astype(np.int16), "hops": st["hops"][:k],
         "fee_msat": fee,
         # a failed payment has no fee rate: null, not NaN, so that polars skips it in every aggregate
         "fee_ppm": pl.Series(np.where(succeeded, fee * 1e6 / amount, np.nan)).fill_nan(None),
@@ -467,6 +482,8 @@ def _tables(network: Network, workload: pl.DataFrame, st: dict, variant: str) ->
         "completion_s": st["t_done_s"][:k] - st["t_start_s"][:k],
         "jit_events": st["jit_events"][:k], "jit_rescued": rescued & succeeded,
         "source_jit": np.isin(np.arange(k), jit_events.filter(pl.col("source"))["payment"].to_numpy()),
+        "parts": np.where(st["kind"][:k] == lay.PAY_MPP, st["parts"][:k], 1).astype(np.int16),
+        "parts_failed": failed_parts, "t_last_part_s": st["t_last_part_s"][:k],
     })
     earned, rebalance_fees = st["fees_earned_msat"], st["rebalance_fees_msat"]
     nodes = pl.DataFrame({

@@ -58,11 +58,33 @@ def violations(result, network) -> list[str]:
     att_payment = st["attempt_table"]["payment"]
     settled_per_payment = np.bincount(att_payment[settled_att > 0], minlength=st["status"].shape[0])
     ok = st["status"] == lay.SUCCEEDED
-    if (settled_per_payment[ok] != 1).any() or settled_per_payment[~ok].any():
+    routed = st["kind"] != lay.PAY_MPP  # a multipart payment routes nothing itself: its parts do
+    if (settled_per_payment[ok & routed] != 1).any() or settled_per_payment[~ok & routed].any():
         out.append("a payment's outcome disagrees with the fate of its HTLCs")
+    out += _multipart_violations(st, settled_att)
     out += _fee_violations(h, network, st["attempt_table"], st["route_table"])
     out += _netting_violations(h)
     return out
+
+
+def _multipart_violations(st, settled_att) -> list[str]:
+    """A multipart payment settles exactly when parts adding up to its amount settle, and a failed
+    one has no settled part."""
+    multi = st["kind"] == lay.PAY_MPP
+    if not multi.any():
+        return []
+    att, routes = st["attempt_table"], st["route_table"]["route_amount_msat"]
+    last_hop = att["route_start"] + att["n_hops"].astype(np.int64) - 1
+    settled = np.flatnonzero(settled_att > 0)
+    parent = st["parent"][att["payment"][settled]]
+    part = parent >= 0
+    delivered = np.zeros(multi.shape[0], np.int64)
+    np.add.at(delivered, parent[part], routes[last_hop[settled[part]]])
+    ok = st["status"] == lay.SUCCEEDED
+    wrong = (multi & ok & (delivered != st["amount_msat"])) | (multi & ~ok & (delivered != 0))
+    if wrong.any():
+        return [f"{int(wrong.sum())} multipart payments settled other than all their parts together"]
+    return []
 
 
 def _netted_chains(h) -> dict[int, list[int]]:

@@ -54,6 +54,14 @@ def scenarios(draw, spaced=False, dense=False, jit=False):
         "engine.htlc_timeout_s": 5.0,
         "seed": draw(st.integers(0, 2**31)),
     }
+    if draw(st.booleans()):
+        overrides |= {
+            "mpp.enabled": True,
+            "mpp.part_msat": draw(st.sampled_from([2 * 10**6, 5 * 10**7, 10**8])),
+            "mpp.max_parts": draw(st.sampled_from([2, 4, 30])),
+            "mpp.min_part_msat": draw(st.sampled_from([10**5, 10**7])),
+            "mpp.timeout_s": draw(st.sampled_from([0.3, 60.0])),
+        }
     if jit:
         variant = draw(st.sampled_from(["rebalance", "conditional", "multi"]))
         overrides |= {

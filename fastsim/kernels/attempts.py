@@ -59,6 +59,7 @@ from fastsim.kernels.layout import (
     P_REUSE,
     P_SEED,
     PAY_CIRCLE,
+    PAY_MPP,
     PINNED,
     REASON_CLTV,
     REASON_FEE_BUDGET,
@@ -211,7 +212,7 @@ def sender_route(s, p, t, graph, topology, chan, pays, know, params, scratch, vi
             own[released_dir] = balance[released_dir] + released_msat - reserve[released_dir]
         else:
             own[released_dir] = -1
-    n_known = load_knowledge(s, p, t, params, know, pays[3], pays[17], topology[4], view)
+    n_known = load_knowledge(s, p, t, params, know, pays[3], pays[17], pays[22], topology[4], view)
     if learned_dir >= 0:  # as load_knowledge reads the payment's own record of age 0
         n_known = learn_now(view, n_known, learned_dir, learned_msat)
     target = pays[1][p]
@@ -571,6 +572,10 @@ def compute_ahead(graph, topology, chan, node_version, pays, attempts, routes, k
                 out_pot = (pre_ints[j], pre_floats[j])
             s = src[p]
             version = node_version[s] + ahead
+            if i >= n_retries and pays[12][p] == PAY_MPP:  # its parts route, when it starts
+                pre_n_hops[j], pre_status[j], pre_version[j], pre_time[j] = 0, ROUTE_NONE, -3, t
+                pre_usable[j] = -1
+                continue
             n_hops, status = sender_route(
                 s, p, t, graph, topology, chan, pays, know, params, scratch, view, released_dir,
                 released_msat, learned_dir, learned_msat, out, potentials, out_pot[0], out_pot[1])

@@ -21,7 +21,8 @@ import numpy as np
 
 from fastsim.kernels._jit import njit
 from fastsim.kernels.attempts import NEEDS_CONSOLIDATION, register_retry, start_attempt
-from fastsim.kernels.forwarding import fail_back, message_latency, offer_next, release
+from fastsim.kernels import mpp
+from fastsim.kernels.forwarding import deliver, fail_back, message_latency, offer_next, release
 from fastsim.kernels.htlcs import FAILED, SETTLED
 from fastsim.kernels.jit import (
     on_circle_end,
@@ -49,18 +50,23 @@ from fastsim.kernels.layout import (
     EV_FAIL,
     EV_HOLD_TIMEOUT,
     EV_HTLC_TIMEOUT,
+    EV_MPP_TIMEOUT,
     EV_SETTLE,
     JIT_CONDITIONAL,
     P_ATOMIC,
     P_DEBUG,
     P_HTLC_TIMEOUT,
+    P_JIT_MAX_CIRCLES,
     P_JIT_MAX_HOPS,
     P_JIT_VARIANT,
     P_MAX_CLTV,
     P_MAX_HOPS,
     P_MAX_HTLCS,
+    P_MPP_MAX_PARTS,
     P_RETRY_FOR,
     PAY_CIRCLE,
+    PAY_MPP,
+    PAY_PART,
     REASON_CLTV,
     REASON_HTLC_TIMEOUT,
     REASON_LIQUIDITY,
@@ -80,16 +86,18 @@ from fastsim.kernels.state import SHORT, channel_ok, check_add, finish, resolve,
 
 @njit
 def _has_room(pays, attempts, routes, know, htlcs, heap, counters, params, jit):
-    """Whether the tables have room for what one event can add: two HTLCs, two attempts and their
-    routes, a record, a circle and its decision, four heap entries (a resolution schedules one per
-    funding HTLC: one in single-path payments; a settled circle forwards one more)."""
+    """Whether the tables have room for what one event can add: a burst of new payments (the parts
+    of a multipart payment, the circles of a multi rebalance, or halves of parts), each with an
+    attempt, its route, its first HTLC and heap entry, plus a forward, two records, a decision,
+    and the heap entries of a resolution or a receiver's claim (one per funding HTLC)."""
     hops = max(params[P_MAX_HOPS], params[P_JIT_MAX_HOPS]) + 1
-    return not (counters[C_HTLCS] + 2 > htlcs[0].shape[0]
-                or counters[C_ROUTE] + 2 * hops > routes[0].shape[0]
-                or counters[C_ATTEMPTS] + 2 > attempts[0].shape[0]
-                or counters[C_KNOW] + 1 > know[1].shape[0]
-                or counters[C_HEAP] + 4 > heap[0].shape[0]
-                or counters[C_PAYMENTS] + 1 > pays[0].shape[0]
+    burst = np.int64(params[P_MPP_MAX_PARTS] + params[P_JIT_MAX_CIRCLES]) + 2
+    return not (counters[C_HTLCS] + burst > htlcs[0].shape[0]
+                or counters[C_ROUTE] + burst * hops > routes[0].shape[0]
+                or counters[C_ATTEMPTS] + burst > attempts[0].shape[0]
+                or counters[C_KNOW] + 2 > know[1].shape[0]
+                or counters[C_HEAP] + 2 * burst + 4 > heap[0].shape[0]
+                or counters[C_PAYMENTS] + burst > pays[0].shape[0]
                 or counters[C_JIT] + 1 > jit[0].shape[0])
 
 
@@ -188,6 +196,16 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
             if not on_hold_timeout(obj, t, pays, attempts, routes, know, htlcs, heap, counters,
                                    node_version, params, retry, jit):
                 continue  # the decision had ended: nothing happened, the clock stays
+        elif kind == EV_MPP_TIMEOUT:
+            if not mpp.on_timeout(obj, t, pays, attempts, htlcs, heap, counters, params):
+                continue  # the payment was claimed: nothing happened, the clock stays
+        elif kind == EV_ATTEMPT and kind_of[obj] == PAY_MPP:
+            mpp.start(obj, t, graph, topology, chan, node_version, pays, attempts, routes, know,
+                      htlcs, heap, counters, params, scratch, view, prefetch, retry, potentials)
+        elif kind == EV_ATTEMPT and kind_of[obj] == PAY_PART:
+            mpp.on_attempt(obj, t, graph, topology, chan, node_version, pays, attempts, routes,
+                           know, htlcs, heap, counters, params, scratch, view, prefetch, retry,
+                           potentials)
         elif kind == EV_ATTEMPT:
             p = obj
             touched = start_attempt(p, t, graph, topology, chan, node_version, pays, attempts,
@@ -217,7 +235,13 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
                     on_circle_offer(h, p, t, topology, chan, node_version, pays, attempts, routes,
                                     know, htlcs, heap, counters, params, retry, jit)
                 else:
-                    release(h, t, pays, attempts, routes, htlcs, heap, counters, params, nodes)
+                    q = pays[22][p]
+                    deliver(h, q, htlcs, pays)
+                    if kind_of[p] != PAY_PART:
+                        release(q, t, pays, attempts, htlcs, heap, counters, params, nodes)
+                    elif not mpp.holds(q, route_amt[start + hop], t, pays, heap, counters, params):
+                        pays[29][q] = release(q, t, pays, attempts, htlcs, heap, counters, params,
+                                              nodes)
             else:
                 e2 = route_dir[start + hop + 1]
                 amt2 = route_amt[start + hop + 1]
@@ -260,7 +284,9 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
                     fee[p] = route_amt[start] - route_amt[start + att_n_hops[a] - 1]
                     hops[p] = att_n_hops[a]
                     finish(pays, p, SUCCEEDED, REASON_NONE, t)
-                    if kind_of[p] == PAY_CIRCLE:
+                    if kind_of[p] == PAY_PART:
+                        mpp.on_part_settled(p, t, pays)
+                    elif kind_of[p] == PAY_CIRCLE:
                         on_circle_end(p, True, t, topology, chan, node_version, pays, attempts,
                                       routes, know, htlcs, heap, counters, params, retry, jit,
                                       jit_state)
@@ -268,8 +294,8 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
                     last_reason[p] = att_fail_reason[a]
                     if att_fail_dir[a] >= 0:  # else a refusal that told the sender nothing
                         record_failure(know, counters, s, att_fail_dir[a],
-                                       learned_amount(att_fail_reason[a], att_fail_amt[a]), t, p,
-                                       node_version)
+                                       learned_amount(att_fail_reason[a], att_fail_amt[a]), t,
+                                       pays[22][p], node_version)
                     if retry_slot[p] >= 0:
                         slot_delivered[retry_slot[p]] = 1
                     schedule(heap, counters, t, EV_ATTEMPT, p)

@@ -1,6 +1,7 @@
 """A node's answers to an HTLC that reached it: offer the next HTLC of the route, fail the incoming
 one back with the reason (the sender learns it from the BOLT #4 message once the failure has
-travelled back), or, as the receiver, release the preimage to everything that funds the payment.
+travelled back), or, as the receiver, take it as funding the payment and, once it has all of it,
+release the preimage to everything that funds the payment.
 
 An HTLC that replaced netted offers (see ``htlcs``) brings their funders along: at the node it
 reaches, the HTLCs that funded the netted offers join it in funding what it funds, and fail with
@@ -10,7 +11,7 @@ import numpy as np
 
 from fastsim.kernels._jit import njit
 from fastsim.kernels.attempts import register_retry
-from fastsim.kernels.htlcs import associate, htlc_append, payment_ref, reassociate
+from fastsim.kernels.htlcs import KIND_PAYMENT, associate, htlc_append, payment_ref, reassociate
 from fastsim.kernels.latency import hop_latency_s
 from fastsim.kernels.layout import (
     C_HTLCS,
@@ -95,23 +96,29 @@ def fail_back(h, direction, amount_msat, reason, t, pays, attempts, htlcs, heap,
 
 
 @njit
-def release(h, t, pays, attempts, routes, htlcs, heap, counters, params, nodes):
-    """The receiver got the whole payment with ``h``: it claims everything that funds the payment
-    (the fulfils travel back from there) and books what it received: the payment's amount, and as
-    a forwarding fee what funders of netted circle offers brought beyond it."""
-    p, a = np.int64(htlcs[0][h]), np.int64(htlcs[1][h])
-    ref = payment_ref(p)
+def deliver(h, q, htlcs, pays):
+    """The receiver takes ``h`` (and what came with it through a netting) as funding payment ``q``."""
+    ref = payment_ref(q)
     associate(htlcs[11], htlcs[12], htlcs[13], pays[10], h, ref)
     _join_netted(h, ref, htlcs, pays)
+
+
+@njit
+def release(q, t, pays, attempts, htlcs, heap, counters, params, nodes):
+    """The receiver has all of payment ``q``: it claims everything that funds it (the fulfils travel
+    back from there) and books what it received: the payment's amount, and as a forwarding fee what
+    funders of netted circle offers brought beyond it. Returns how many payment HTLCs it claimed."""
     funded = np.int64(0)
-    g = pays[10][p]
+    claimed = 0
+    g = pays[10][q]
     while g != -1:
         funded += htlcs[7][g]
+        claimed += htlcs[4][g] == KIND_PAYMENT
         schedule(heap, counters, t + message_latency(g, EV_SETTLE, htlcs, attempts, params),
                  EV_SETTLE, g)
         g = htlcs[13][g]
-    if pays[12][p] != PAY_CIRCLE:
-        receiver = pays[1][p]
-        delivered = routes[1][attempts[2][a] + attempts[3][a] - 1]
-        nodes[3][receiver] += delivered
-        nodes[0][receiver] += funded - delivered
+    if pays[12][q] != PAY_CIRCLE:
+        receiver = pays[1][q]
+        nodes[3][receiver] += pays[2][q]
+        nodes[0][receiver] += funded - pays[2][q]
+    return claimed

@@ -71,14 +71,21 @@ from fastsim.kernels.layout import (
     P_JIT_VARIANT,
     P_MAX_HTLCS,
     PAY_CIRCLE,
-    PENDING,
     REASON_FEE_BUDGET,
     REASON_LIQUIDITY,
     REASON_NONE,
     SOURCE_HOLD,
 )
 from fastsim.kernels.routing import UNLIMITED
-from fastsim.kernels.state import SHORT, check_add, finish, resolve, schedule, spendable
+from fastsim.kernels.state import (
+    SHORT,
+    check_add,
+    finish,
+    new_payment,
+    resolve,
+    schedule,
+    spendable,
+)
 
 # CLBOSS's JitRebalancer: a free allowance, a share of what the outgoing channel earned, and a cap
 # per rebalance (Boss/Mod/JitRebalancer.cpp: free_fee, max_fee_percent, max_rebalance_fee_percent,
@@ -156,34 +163,12 @@ def _end(j, outcome, t, jit, pays):
 def _new_circle(c, node, amount, last_hop, first_hop, budget, depth, hash_of, j, t, deadline,
                 max_circles, pays, retry):
     """Payment ``c``: N's circle to itself over the fixed last hop."""
-    (src, dst, amount_msat, t_start, status, reason, attempts_made, fee, hops, t_done, pay_first_in,
-     last_reason, kind, pay_depth, pay_last_hop, budget_msat, max_attempts, deadline_s, jit_event,
-     jit_events, held_by, pay_first_hop, pay_hash_of, consolidates) = pays
-    src[c] = node
-    dst[c] = node
-    amount_msat[c] = amount
-    t_start[c] = t
-    status[c] = PENDING
-    reason[c] = REASON_NONE
-    attempts_made[c] = 0
-    fee[c] = 0
-    hops[c] = 0
-    t_done[c] = np.nan
-    pay_first_in[c] = -1
-    last_reason[c] = REASON_NONE
-    kind[c] = PAY_CIRCLE
-    pay_depth[c] = depth
-    pay_last_hop[c] = last_hop
-    budget_msat[c] = budget
-    max_attempts[c] = max_circles
-    deadline_s[c] = deadline
-    jit_event[c] = j
-    jit_events[c] = 0
-    held_by[c] = -1
-    pay_first_hop[c] = first_hop
-    pay_hash_of[c] = hash_of
-    consolidates[c] = 0
-    retry[0][c] = -1
+    new_payment(pays, retry, c, node, node, amount, t, PAY_CIRCLE, budget, max_circles, deadline,
+                hash_of)
+    pays[13][c] = depth
+    pays[14][c] = last_hop
+    pays[18][c] = j
+    pays[21][c] = first_hop
 
 
 @njit
@@ -339,7 +324,7 @@ def _source_fails(p, a, t, pays, attempts, routes, know, heap, counters, node_ve
     start = attempts[2][a]
     attempts[7][a] = REASON_LIQUIDITY
     pays[11][p] = REASON_LIQUIDITY
-    record_failure(know, counters, pays[0][p], routes[0][start], routes[1][start], t, p,
+    record_failure(know, counters, pays[0][p], routes[0][start], routes[1][start], t, pays[22][p],
                    node_version)
     schedule(heap, counters, t, EV_ATTEMPT, p)
 

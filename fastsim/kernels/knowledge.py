@@ -32,7 +32,8 @@ def learned_amount(reason, amount_msat):
 
 @njit
 def record_failure(know, counters, node, direction, amount_msat, t, payment, node_version):
-    """Add what ``node`` learned at time ``t`` from a failure of ``payment``."""
+    """Add what ``node`` learned at time ``t`` from a failure of ``payment`` (recorded under the
+    payment's hash)."""
     know_head, know_direction, know_amount, know_time, know_payment, know_next, know_newest = know
     r = counters[C_KNOW]
     counters[C_KNOW] = r + 1
@@ -63,9 +64,11 @@ def faded_bound(capacity, amount_msat, age_s, half_life_s):
 
 
 @njit
-def load_knowledge(node, payment, now_s, params, know, t_start, deadline, capacity, view):
+def load_knowledge(node, payment, now_s, params, know, t_start, deadline, hash_of, capacity, view):
     """Materialize what ``node`` learned into the ``view``'s per-direction arrays for a search of
-    ``payment`` at ``now_s``; returns how many directions were touched (listed in the view).
+    ``payment`` at ``now_s``; returns how many directions were touched (listed in the view). A
+    record is the payment's own when it is of the payment's hash (``hash_of``: the parts of a
+    multipart payment learn from each other at once).
 
     The forward bounds (``fwd_fail_amt``) see each other payment's record as it will have faded by
     the payment's ``deadline`` (none at all if forgotten by then): a later search of the payment
@@ -78,13 +81,14 @@ def load_knowledge(node, payment, now_s, params, know, t_start, deadline, capaci
     remember = params[P_REMEMBER] != 0.0
     lnd = int(params[P_COST]) == COST_LND
     forget_s = FORGET_AFTER_HALF_LIVES * half_life
+    own_hash = hash_of[payment]
     n = 0
     r = know_head[node]
     while r != -1:
         age = max(now_s - know_time[r], 0.0)
-        mine = know_payment[r] == payment
+        mine = know_payment[r] == own_hash
         if not mine and (not remember or age > forget_s):
-            if know_time[r] < t_start[payment]:
+            if know_time[r] < t_start[own_hash]:
                 break
             r = know_next[r]
             continue

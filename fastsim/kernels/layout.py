@@ -15,10 +15,14 @@ EV_SETTLE = np.int64(2)  # the fulfil of an HTLC reaches the node that offered i
 EV_FAIL = np.int64(3)  # the fail of an HTLC reaches the node that offered it
 EV_HTLC_TIMEOUT = np.int64(4)  # a node gives up on an HTLC its unresponsive peer never answered
 EV_HOLD_TIMEOUT = np.int64(5)  # a JIT node stops waiting for its rebalance and fails the held HTLC
+EV_MPP_TIMEOUT = np.int64(6)  # a receiver stops waiting for the rest of a multipart payment
 
-# payments: workload payments first, then the circles JIT nodes send to themselves
+# payments: workload payments first, then the circles JIT nodes send to themselves and the parts
+# of multipart payments (a multipart payment routes nothing itself: its parts do)
 PAY_WORKLOAD = np.int64(0)
 PAY_CIRCLE = np.int64(1)
+PAY_MPP = np.int64(2)
+PAY_PART = np.int64(3)
 
 PENDING = np.int64(0)
 SUCCEEDED = np.int64(1)
@@ -33,8 +37,9 @@ REASON_CLTV = np.int64(5)
 REASON_MAX_HOPS = np.int64(6)
 REASON_HTLC_TIMEOUT = np.int64(7)  # an HTLC stuck at an unresponsive node timed out
 REASON_RETRY_TIMEOUT = np.int64(8)  # the sender ran out of retry_for time (a circle: of jit.timeout_s)
+REASON_MPP_TIMEOUT = np.int64(9)  # the receiver did not get every part within mpp.timeout_s
 REASON_NAMES = ("", "no_route", "liquidity", "fee_budget", "htlc_slots", "cltv", "max_hops",
-                "htlc_timeout", "retry_timeout")
+                "htlc_timeout", "retry_timeout", "mpp_timeout")
 
 # JIT: variants, amount and budget policies, and what became of each decision
 JIT_NONE, JIT_REBALANCE, JIT_CONDITIONAL, JIT_MULTI = 0, 1, 2, 3
@@ -69,11 +74,15 @@ TOPOLOGY_FIELDS = ("out_ptr", "out_dir", "dir_src", "dir_dst", "dir_capacity_msa
 # ``budget_msat``: the most the sender pays in fees; ``held_by``: the JIT decision now holding one
 # of its HTLCs (-1: none); ``hash_of``: the payment whose hash it travels on (a conditional circle:
 # the payment it rebalances for); ``consolidates``: its sender may fund its first hop with
-# conditional circles (source JIT)
+# conditional circles (source JIT); a multipart payment's ``parent`` of each part, and its own
+# ``parts`` created, ``parts_open`` not yet ended, ``held_msat`` the receiver holds of it and when
+# the last part arrived (``t_last_part_s``), ``unsettled`` parts it released that have not settled
+# back at the sender
 PAYMENT_FIELDS = ("src", "dst", "amount_msat", "t_start_s", "status", "reason", "attempts",
                   "fee_msat", "hops", "t_done_s", "pay_first_in", "last_reason", "kind", "depth",
                   "last_hop", "budget_msat", "max_attempts", "deadline_s", "jit_event",
-                  "jit_events", "held_by", "first_hop", "hash_of", "consolidates")
+                  "jit_events", "held_by", "first_hop", "hash_of", "consolidates", "parent",
+                  "parts", "parts_open", "held_msat", "t_last_part_s", "unsettled")
 ATTEMPT_FIELDS = ("payment", "number", "route_start", "n_hops", "t_start_s", "fail_direction",
                   "fail_amount_msat", "fail_reason")
 ROUTE_FIELDS = ("route_direction", "route_amount_msat", "route_cltv")
@@ -137,12 +146,14 @@ PARAM_FIELDS = ("mode_atomic", "cost_model", "mu", "apriori", "half_life_s", "at
                 "debug_invariants", "htlc_timeout_s", "reuse_potentials", "jit_variant",
                 "jit_max_circle_hops", "jit_max_circles", "jit_amount", "jit_budget",
                 "jit_budget_factor", "jit_timeout_s", "jit_max_depth", "jit_one_per_channel",
-                "jit_source", "overpay_ppm")
+                "jit_source", "overpay_ppm", "mpp_part_msat", "mpp_max_splits", "mpp_max_parts",
+                "mpp_min_part_msat", "mpp_timeout_s")
 (P_ATOMIC, P_COST, P_MU, P_APRIORI, P_HALF_LIFE, P_ATTEMPT_MSAT, P_ATTEMPT_PPM, P_MAX_HOPS,
  P_MAX_CLTV, P_FINAL_CLTV, P_RETRY_FOR, P_REMEMBER, P_MAX_HTLCS, P_LATENCY, P_JITTER, P_SEED,
  P_DEBUG, P_HTLC_TIMEOUT, P_REUSE, P_JIT_VARIANT, P_JIT_MAX_HOPS, P_JIT_MAX_CIRCLES, P_JIT_AMOUNT,
  P_JIT_BUDGET, P_JIT_BUDGET_FACTOR, P_JIT_TIMEOUT, P_JIT_MAX_DEPTH, P_JIT_ONE_PER_CHANNEL,
- P_JIT_SOURCE, P_OVERPAY_PPM) = range(len(PARAM_FIELDS))
+ P_JIT_SOURCE, P_OVERPAY_PPM, P_MPP_PART, P_MPP_MAX_SPLITS, P_MPP_MAX_PARTS, P_MPP_MIN_PART,
+ P_MPP_TIMEOUT) = range(len(PARAM_FIELDS))
 
 NO_DIRECTION = np.int64(-1)
 NO_MSAT = np.int64(0)

@@ -10,7 +10,14 @@ import numpy as np
 
 from fastsim.kernels._jit import njit
 from fastsim.kernels.heap import heap_push
-from fastsim.kernels.layout import C_HEAP, C_SEQ, REASON_HTLC_SLOTS, REASON_LIQUIDITY, REASON_NONE
+from fastsim.kernels.layout import (
+    C_HEAP,
+    C_SEQ,
+    PENDING,
+    REASON_HTLC_SLOTS,
+    REASON_LIQUIDITY,
+    REASON_NONE,
+)
 
 SHORT = np.int64(-1)  # check_add: the policy and a slot allow the HTLC, only the balance is short
 
@@ -81,3 +88,43 @@ def finish(pays, p, status, reason, t):
     pays[4][p] = status
     pays[5][p] = reason
     pays[9][p] = t
+
+
+@njit
+def new_payment(pays, retry, c, src, dst, amount, t, kind, budget, max_attempts, deadline, hash_of):
+    """Write payment row ``c``, one the engine creates (a circle, a part), as it starts."""
+    (p_src, p_dst, p_amount, t_start, status, reason, attempts_made, fee, hops, t_done, pay_first_in,
+     last_reason, p_kind, depth, last_hop, budget_msat, p_max_attempts, deadline_s, jit_event,
+     jit_events, held_by, first_hop, p_hash_of, consolidates, parent, parts, parts_open, held_msat,
+     t_last_part, unsettled) = pays
+    p_src[c] = src
+    p_dst[c] = dst
+    p_amount[c] = amount
+    t_start[c] = t
+    status[c] = PENDING
+    reason[c] = REASON_NONE
+    attempts_made[c] = 0
+    fee[c] = 0
+    hops[c] = 0
+    t_done[c] = np.nan
+    pay_first_in[c] = -1
+    last_reason[c] = REASON_NONE
+    p_kind[c] = kind
+    depth[c] = 0
+    last_hop[c] = -1
+    budget_msat[c] = budget
+    p_max_attempts[c] = max_attempts
+    deadline_s[c] = deadline
+    jit_event[c] = -1
+    jit_events[c] = 0
+    held_by[c] = -1
+    first_hop[c] = -1
+    p_hash_of[c] = hash_of
+    consolidates[c] = 0
+    parent[c] = -1
+    parts[c] = 0
+    parts_open[c] = 0
+    held_msat[c] = 0
+    t_last_part[c] = np.nan
+    unsettled[c] = 0
+    retry[0][c] = -1

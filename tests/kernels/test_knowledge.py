@@ -70,7 +70,7 @@ def test_load_knowledge_reads_what_the_naive_twin_reads(history, data, cost_mode
             np.full(N_DIRECTIONS, NO_FAILURE, np.int64), np.full(N_DIRECTIONS, np.inf),
             np.zeros(N_DIRECTIONS, np.int64))
     n = load_knowledge(nodes[p], p, now, params, know, np.array(starts), np.full(len(starts), deadline),
-                       CAPACITY, view)
+                       np.arange(len(starts)), CAPACITY, view)
     want_amt, want_fwd, want_age = known_failures(
         records, nodes[p], p, now, deadline=deadline, half_life=half_life, remember=remember,
         lnd=cost_model == "lnd", forget_after=FORGET_AFTER_HALF_LIVES, capacity=CAPACITY)
