@@ -507,9 +507,20 @@ def _tables(network: Network, workload: pl.DataFrame, st: dict, variant: str) ->
         "balance0_end_msat": b1[0::2], "balance1_end_msat": b1[1::2],
     })
     h = st["htlcs"]
+    # a part's HTLCs are reported under its multipart payment, with the part's number (from 1)
+    parent = st["parent"]
+    part_number = np.zeros(parent.shape[0], np.int16)
+    if part.size:
+        order = np.lexsort((part, root))
+        starts = np.r_[0, np.flatnonzero(np.diff(root[order])) + 1]
+        ranks = np.arange(order.size) - np.repeat(starts, np.diff(np.r_[starts, order.size]))
+        part_number[part[order]] = ranks + 1
+    htlc_payment = h["payment"].astype(np.int64)
+    of_part = parent[htlc_payment] >= 0
     htlcs = pl.DataFrame({
         "id": np.arange(h["payment"].shape[0], dtype=np.int32),
-        **{name: h[name] for name in ("payment", "attempt", "part", "hop")},
+        "payment": np.where(of_part, parent[htlc_payment], htlc_payment).astype(np.int32),
+        "attempt": h["attempt"], "part": part_number[htlc_payment], "hop": h["hop"],
         "kind": pl.Series(np.array(KIND_NAMES, dtype=object)[h["kind"]].tolist(), dtype=pl.Categorical),
         "state": pl.Series(np.array(STATE_NAMES, dtype=object)[h["state"]].tolist(), dtype=pl.Categorical),
         **{name: h[name] for name in ("direction", "amount_msat", "cltv_expiry", "t_added_s",

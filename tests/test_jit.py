@@ -77,12 +77,14 @@ class Case:
 def decision(g, *, t, node, payment, attempt, depth, short_on, shortfall, amount, budget,
              outcome, t_done, circle, circles_tried=0, circle_hops=0, cost_msat=0,
              forwarded=False, needed=False, lockup=False, payment_settled=False) -> dict:
+    """A row of jit_events.parquet: one circle of ``amount`` when ``circle`` is one."""
     return dict(t_s=t, node=g.node(node), payment=payment, attempt=attempt, depth=depth,
                 direction=g.d(*short_on), shortfall_msat=shortfall, amount_msat=amount,
-                variant="rebalance", budget_msat=budget, circles_tried=circles_tried,
+                variant="rebalance", budget_msat=budget, circles=int(circle >= 0),
+                circle_amounts_msat=[amount] if circle >= 0 else [], circles_tried=circles_tried,
                 circle_hops=circle_hops, cost_msat=cost_msat, outcome=outcome, forwarded=forwarded,
-                needed=needed, lockup=lockup, payment_settled=payment_settled, circle=circle,
-                t_done_s=t_done)
+                needed=needed, source=False, lockup=lockup, payment_settled=payment_settled,
+                circle=circle, t_done_s=t_done)
 
 
 JIT = {"jit.variant": "rebalance"}

@@ -27,9 +27,6 @@ The model under test, N short by ``s`` of forwarding ``x`` over ``N -> M``:
 
 Node names: S sender, N the JIT node, M the next node, A, B and C the nodes circles go through,
 R and T receivers behind M, Q a node behind N. Circles are payments numbered after the workload's.
-
-Where the code disagrees with the documents, the disagreeing columns are left out of
-``test_scenario`` and pinned by ``test_documented_but_disputed`` (strict xfail): see ``disputed``.
 """
 
 from __future__ import annotations
@@ -134,49 +131,23 @@ class Case:
     adopters: str = "N"
     config: dict = field(default_factory=dict)
     unresponsive: str = ""
-    # aspects (see ``aspects``) the code gets other than documented, with the documented value in
-    # ``expect``: test_scenario skips them, test_documented_but_disputed pins them
-    disputed: dict[str, str] = field(default_factory=dict)
-    # in event mode, with routes computed ahead (the default), the run differs from the
-    # documented outcome (which a run searching every route live gives): why
-    stale_ahead: str = ""
 
 
 def decision(g, variant, *, t, node="N", payment=0, attempt=0, depth=0, short_on="NM", shortfall,
              amount, budget, outcome, t_done, circle, circles_tried=0, circle_hops=0, cost_msat=0,
-             forwarded=False, needed=False, lockup=False, payment_settled=False) -> dict:
+             forwarded=False, needed=False, lockup=False, payment_settled=False,
+             circle_amounts=None) -> dict:
+    """A row of jit_events.parquet; ``circle_amounts``: what each circle set out to move (by
+    default one circle of ``amount`` when ``circle`` is one, none otherwise)."""
+    if circle_amounts is None:
+        circle_amounts = [amount] if circle >= 0 else []
     return dict(t_s=t, node=g.node(node), payment=payment, attempt=attempt, depth=depth,
                 direction=g.d(*short_on), shortfall_msat=shortfall, amount_msat=amount,
-                variant=variant, budget_msat=budget, circles_tried=circles_tried,
+                variant=variant, budget_msat=budget, circles=len(circle_amounts),
+                circle_amounts_msat=circle_amounts, circles_tried=circles_tried,
                 circle_hops=circle_hops, cost_msat=cost_msat, outcome=outcome, forwarded=forwarded,
-                needed=needed, lockup=lockup, payment_settled=payment_settled, circle=circle,
-                t_done_s=t_done)
-
-
-FORWARDS_NETTED = (
-    "README: nodes.forwards counts 'settled payments it forwarded (circles of other nodes "
-    "included)'. M forwarded N's circle (its M -> N offer was netted, the circle settled with the "
-    "payment and M earned its fee for that hop: fees_earned includes it), but the code counts "
-    "forwards per settled outgoing HTLC, and a netted one never settles: M's forward of the circle "
-    "is not counted.")
-MULTI_REPORT = (
-    "jit_events.parquet under multi: a decision's cost_msat is only its first circle payment's fee "
-    "and circles_tried only that payment's attempts (engine._jit_events reads jit_circle alone, not "
-    "the jit_circles payments from it), though N paid for every circle (nodes.rebalance_fees_msat "
-    "and summary.rebalance_fees_msat count both) and tried every one (DESIGN 2.7: per JIT event "
-    "'circles tried/used ... cost'; issue 19 item 5: 'for multi, the circles used and their "
-    "amounts').")
-
-STALE_CIRCLE_RETRY = (
-    "A circle's route depends on M's side of M -> N (attempts.sender_route: route_ok reads "
-    "spendable(chan, last_hop) and its in-flight count: N 'knows both sides of its own "
-    "channels'), but a circle retry computed ahead (compute_ahead) is used whenever N's "
-    "node_version is the one foreseen, and an HTLC locked or failed on M -> N moves only M's "
-    "version. Here U's retry at 3.5L has the pending retries computed: N's circle retry is "
-    "searched while P2 still holds M -> N (no route), and used at 5L, after P2's HTLC failed "
-    "back at 4L: N gives up (circles_failed, the payment fails at 10L after S's second attempt) "
-    "where the search at 5L finds the circle and the payment settles at 11L (prefetch_routes="
-    "False). The same happens under jit.variant rebalance.")
+                needed=needed, source=False, lockup=lockup, payment_settled=payment_settled,
+                circle=circle, t_done_s=t_done)
 
 
 # The diamond of the issue (tests/jitcases.py): N -> M holds 70M above its reserve, 30M short of X;
@@ -502,7 +473,7 @@ def m_side_cases() -> list[Case]:
                       jit=[decision(gs, "conditional", **{**ok_row, "circle": 3}),
                            {**p2_decision, "t_s": 10 * L, "t_done_s": 10 * L}],
                       **rescued_nodes),
-        config={**COND, "sender.max_attempts": 2}, stale_ahead=STALE_CIRCLE_RETRY))
+        config={**COND, "sender.max_attempts": 2}))
     return cases
 
 
@@ -580,7 +551,7 @@ def multi_cases() -> list[Case]:
     # both circles leave at L; both offers reach N at 4L, where N nets them in one step: N -> M
     # of X - y1 - y2 reaches M at 5L; M claims the payment with it and both circles' HTLCs into M
     # (6L); S -> N, N -> A and N -> B settle at 7L
-    row = dict(t=L, shortfall=s, amount=y, budget=n_fee, circle=1, circle_hops=3)
+    row = dict(t=L, shortfall=s, amount=y, budget=n_fee, circle=1, circle_hops=3, circle_amounts=[y1, y2])
     ok = Expect(
         htlcs=(chain("settled", pay[:1], 0.0, 7 * L) + [H("settled", less(pay[1], y), 4 * L, 6 * L)]
                + netted_circle(c1, L, 6 * L) + netted_circle(c2, L, 6 * L)),
@@ -592,10 +563,9 @@ def multi_cases() -> list[Case]:
                 "M": g.fee("M", "N", y1) + g.fee("M", "N", y2)},
         paid={"S": n_fee}, rebalance_fees={"N": cost(c1) + cost(c2)}, rebalances={"N": 2},
         forwards={"N": 1, "A": 1, "B": 1, "M": 2})
-    multi_report = {"jit.cost_msat": MULTI_REPORT, "jit.circles_tried": MULTI_REPORT}
     cases = [Case("multi", "Two circles with fixed first hops, netted in one step: two netted "
                   "HTLCs, one N -> M of X - y1 - y2; N pays both circles' fees.",
-                  g, [(0.0, "S", "M", X)], ok, config=MULTI, disputed=multi_report)]
+                  g, [(0.0, "S", "M", X)], ok, config=MULTI)]
 
     # B -> M can spend 5M: the part over B fails at B (N -> B back at 3L); its retry, with N -> B
     # fixed, finds no way on to M: the part gives up at 3L and so does N (S -> N fails at 4L). The
@@ -610,7 +580,7 @@ def multi_cases() -> list[Case]:
                payments=[paid(False, attempts=1, reason="liquidity", t_done=4 * L, jit=1)],
                jit=[decision(ge, "multi", **row, outcome="circles_failed", t_done=3 * L,
                              circles_tried=2)]),
-        config={**MULTI, **ONE}, disputed={"jit.circles_tried": MULTI_REPORT}))
+        config={**MULTI, **ONE}))
 
     # the part over B goes on through C, whose C -> M cannot carry it: it fails at C at 3L, back at
     # N at 5L, and gives up then; the part over A has been held at N since 4L and fails with the
@@ -627,7 +597,7 @@ def multi_cases() -> list[Case]:
                payments=[paid(False, attempts=1, reason="liquidity", t_done=6 * L, jit=1)],
                jit=[decision(gc, "multi", **row, outcome="circles_failed", t_done=5 * L,
                              circles_tried=2)]),
-        config={**MULTI, **ONE}, disputed={"jit.circles_tried": MULTI_REPORT}))
+        config={**MULTI, **ONE}))
 
     # B has no way on to M: the part over A leaves at L, the part over B finds no route, and N
     # gives up at once (no_circle; S -> N fails at 2L). The part over A goes on and its offer is
@@ -729,14 +699,10 @@ def aspects(case: Case, res, exp: Expect) -> dict[str, tuple]:
         "completion_s": _t(p["t_done_s"] - p["t_start_s"])} for p in exp.payments]
     out["payments"] = (got_p, want_p)
 
-    disputed_cols = {a.split(".", 1)[1] for a in case.disputed if a.startswith("jit.")}
     jit = [{k: (_t(v) if k in ("t_s", "t_done_s") else v) for k, v in r.items()}
            for r in res.jit_events.iter_rows(named=True)]
     want_j = [{k: (_t(v) if k in ("t_s", "t_done_s") else v) for k, v in r.items()} for r in exp.jit]
-    out["jit"] = ([{k: v for k, v in r.items() if k not in disputed_cols} for r in jit],
-                  [{k: v for k, v in r.items() if k not in disputed_cols} for r in want_j])
-    for col in disputed_cols:
-        out[f"jit.{col}"] = ([r[col] for r in jit], [r[col] for r in want_j])
+    out["jit"] = (jit, want_j)
 
     summary = res.summary.row(0, named=True)
     outcomes = Counter(row["outcome"] for row in exp.jit)
@@ -754,39 +720,17 @@ def aspects(case: Case, res, exp: Expect) -> dict[str, tuple]:
     return out
 
 
-def netted_forward_disputed(exp: Expect) -> bool:
-    """Whether a circle whose last hop was netted settled (its other HTLCs settled): then M
-    forwarded a settled circle without a settled HTLC of its own for it."""
-    return (any(r[0] == "netted" for r in exp.htlcs)
-            and any(r[0] == "settled" and r[1] == "rebalance" for r in exp.htlcs))
-
-
-def disputed(case: Case, mode: str) -> dict[str, str]:
-    out = dict(case.disputed)
-    if netted_forward_disputed(expected(case, mode)):
-        out["nodes.forwards"] = FORWARDS_NETTED
-    return out
-
-
 def check_scenario(case: Case, mode: str, prefetch: bool) -> None:
     got = aspects(case, run(case, mode, prefetch), expected(case, mode))
-    skip = disputed(case, mode)
     for name, (have, want) in got.items():
-        if name not in skip:
-            assert have == want, name
+        assert have == want, name
 
 
-def with_stale(mark_modes=("event",)):
-    """(case, mode) pairs, strict xfail where routes computed ahead go stale."""
-    return [pytest.param(c, m, id=f"{c.id}-{m}", marks=pytest.mark.xfail(
-        strict=True, reason=c.stale_ahead) if c.stale_ahead and m in mark_modes else ())
-        for c in CASES for m in MODES]
-
-
-@pytest.mark.parametrize(("case", "mode"), with_stale())
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_scenario(case, mode):
-    """Each scenario's exact outcome (see its ``shows``), but for the disputed aspects, with the
-    routes computed ahead (the default)."""
+    """Each scenario's exact outcome (see its ``shows``), with the routes computed ahead (the
+    default)."""
     check_scenario(case, mode, True)
 
 
@@ -795,20 +739,6 @@ def test_scenario(case, mode):
 def test_scenario_searched_live(case, mode):
     """The same with every route searched when it is needed (prefetch_routes=False)."""
     check_scenario(case, mode, False)
-
-
-DISPUTES = [pytest.param(c, m, marks=pytest.mark.xfail(strict=True, reason=" | ".join(
-    sorted(set(disputed(c, m).values())))), id=f"{c.id}-{m}")
-    for c in CASES for m in MODES if disputed(c, m)]
-
-
-@pytest.mark.parametrize(("case", "mode"), DISPUTES)
-def test_documented_but_disputed(case, mode):
-    """The aspects where the code disagrees with the documents, at their documented values (on
-    runs that search every route live, so that only these aspects are at stake)."""
-    got = aspects(case, run(case, mode, False), expected(case, mode))
-    for name in disputed(case, mode):
-        assert got[name][0] == got[name][1], name
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -916,7 +846,8 @@ def test_association_after_netting(case, mode):
                 assert h["funds"][f] == (target if target != -1 else g_)
 
 
-@pytest.mark.parametrize(("case", "mode"), with_stale())
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_routes_computed_ahead_change_nothing(case, mode):
     """prefetch_routes=False (every route searched when needed) gives identical tables."""
     ahead, live = run(case, mode), run(case, mode, prefetch=False)
@@ -927,26 +858,15 @@ def test_routes_computed_ahead_change_nothing(case, mode):
     assert ahead.nodes.equals(live.nodes)
 
 
-@pytest.mark.xfail(strict=True, reason=STALE_CIRCLE_RETRY)
-def test_stale_circle_retry_under_rebalance_too():
-    """The stale circle retry of m-freed-before-retry is not the netting's: variant rebalance
-    (issue 18) gives different payments with and without routes computed ahead as well."""
+def test_a_circle_retry_computed_ahead_sees_the_peers_side_under_rebalance_too():
+    """m-freed-before-retry under rebalance: N's circle retry, computed ahead while M -> N is held,
+    is used only if nothing changed on N's channels since (M's side included), so the results are
+    those of live searches."""
     case = replace(BY_ID["m-freed-before-retry"], id="m-freed-before-retry-rebalance",
                    config={"jit.variant": "rebalance", "sender.max_attempts": 2})
     assert run(case, "event").payments.equals(run(case, "event", prefetch=False).payments)
 
 
-HEAP_RESERVE = (
-    "Issue 19 (build item 2): 'A resolution may now fund several HTLCs: widen the free-space check "
-    "accordingly.' events._has_room still reserves 4 heap entries per event, but under multi one "
-    "event schedules k + 1 (N starts k circles and its hold timeout; a claim settles the replacing "
-    "HTLC and k circle HTLCs), k up to jit.max_circles (<= 10,000). With 1019 HTLCs stuck (one "
-    "timeout each) and P0's arrival, the heap (1024 entries) holds 1020: room for 4, one popped, "
-    "6 pushed; heap_push writes past the arrays (no bounds check) and a stuck HTLC's timeout is "
-    "lost: the run ends with an HTLC and a payment never resolved.")
-
-
-@pytest.mark.xfail(strict=True, reason=HEAP_RESERVE)
 def test_multi_split_fits_the_event_queue():
     """N splits a 50M shortfall over five channels (10.89M each, 1% kept back): one event pushes
     six heap entries. However many HTLCs are stuck at the unresponsive Q meanwhile (around the

@@ -79,7 +79,7 @@ def test_values_with_slashes_stay_one_folder_level(tmp_path):
 @pytest.mark.parametrize("text, where, words", [
     ('[grid]\nsender.cost_modle = ["fee"]\n', "grid.sender.cost_modle",
      "unknown key; did you mean 'cost_model'?"),
-    ('[grid]\nmpp.enabled = [true]\n', "grid.mpp.enabled", "unknown section 'mpp'"),
+    ('[grid]\nmpq.enabled = [true]\n', "grid.mpq.enabled", "unknown section 'mpq'"),
     ('[grid]\nworkload.n_payments = [10, "many"]\n', "grid.workload.n_payments",
      "expected int, got 'many'"),
     ('[grid]\nsender.cost_model = ["fee", "cheapest"]\n', "grid.sender.cost_model",
@@ -248,15 +248,9 @@ def test_importing_the_sweep_module_does_not_import_numba():
 
 @pytest.mark.parametrize("path", sorted((REPO / "configs" / "sweeps").glob("*.toml")),
                          ids=lambda p: p.name)
-def test_shipped_sweeps_load_or_name_the_key_not_built_yet(path):
-    # the JIT, MPP and overpayment keys land later: until then the sweep names the missing key
-    try:
-        sweep = load_sweep(path)
-    except InputError as exc:
-        msg = str(exc)
-        assert re.fullmatch(rf"{re.escape(str(path))}: field 'grid\.(jit\.\w+|mpp\.\w+|"
-                            rf"sender\.overpay_ppm)': unknown (key|section '(jit|mpp)'); .*", msg), msg
-    else:  # once they exist, each ships a small grid over seeds on the synthetic graph
-        assert len(sweep.seeds) == 3 and sweep.base["network.source"] == "synthetic"
-        assert len(sweep.cells) <= 60
+def test_shipped_sweeps_load(path):
+    """Each ships a small grid over seeds on the synthetic graph, every key known."""
+    sweep = load_sweep(path)
+    assert len(sweep.seeds) == 3 and sweep.base["network.source"] == "synthetic"
+    assert len(sweep.cells) <= 60
 

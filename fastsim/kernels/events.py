@@ -22,7 +22,14 @@ import numpy as np
 from fastsim.kernels._jit import njit
 from fastsim.kernels.attempts import NEEDS_CONSOLIDATION, register_retry, start_attempt
 from fastsim.kernels import mpp
-from fastsim.kernels.forwarding import deliver, fail_back, message_latency, offer_next, release
+from fastsim.kernels.forwarding import (
+    deliver,
+    fail_back,
+    message_latency,
+    netted_count,
+    offer_next,
+    release,
+)
 from fastsim.kernels.htlcs import FAILED, SETTLED
 from fastsim.kernels.jit import (
     on_circle_end,
@@ -128,6 +135,7 @@ def _book_settled(h, htlcs, topology, pays, attempts, routes, nodes, jit_state):
     g = h_first_in[h]
     while g != -1:
         earned += h_amount[g]
+        forwards[offered_by] += netted_count(g, htlcs)  # its offers netted away: forwards too
         g = h_next_in[g]
     fees_earned[offered_by] += earned
     jit_state[1][e] += earned

@@ -51,6 +51,17 @@ def _join_netted(h, target, htlcs, pays):
         g = next_in[g]
 
 
+@njit(inline="always")
+def netted_count(h, htlcs):
+    """How many offers the HTLC ``h`` replaced in a netting."""
+    n = 0
+    g = htlcs[14][h]
+    while g != -1:
+        n += 1
+        g = htlcs[13][g]
+    return n
+
+
 @njit
 def offer_next(h, amount_msat, t, topology, chan, node_version, pays, attempts, routes, htlcs, heap,
                counters, params):
@@ -110,10 +121,12 @@ def release(q, t, pays, attempts, htlcs, heap, counters, params, nodes):
     funders of netted circle offers brought beyond it. Returns how many payment HTLCs it claimed."""
     funded = np.int64(0)
     claimed = 0
+    forwards = 0  # the receiver's own offers that were netted away
     g = pays[10][q]
     while g != -1:
         funded += htlcs[7][g]
         claimed += htlcs[4][g] == KIND_PAYMENT
+        forwards += netted_count(g, htlcs)
         schedule(heap, counters, t + message_latency(g, EV_SETTLE, htlcs, attempts, params),
                  EV_SETTLE, g)
         g = htlcs[13][g]
@@ -121,4 +134,5 @@ def release(q, t, pays, attempts, htlcs, heap, counters, params, nodes):
         receiver = pays[1][q]
         nodes[3][receiver] += pays[2][q]
         nodes[0][receiver] += funded - pays[2][q]
+        nodes[4][receiver] += forwards
     return claimed

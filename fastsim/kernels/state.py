@@ -1,8 +1,9 @@
 """Ground truth and the event queue: the checks a node makes when it adds an HTLC, the locks and
 releases of liquidity, a payment's end, and scheduling.
 
-Every change to a direction's balance or in-flight count moves the version of the node that owns
-it (and, when an HTLC settles, of the node that receives it): routes computed ahead for a node are
+Every change to a channel's balances or in-flight HTLCs moves the versions of both its nodes (each
+knows the whole state of its channels: a JIT node prices its circle's last hop on its peer's side,
+a consolidating sender counts what its peers can send back): routes computed ahead for a node are
 used only while its version is the one they foresaw.
 """
 
@@ -57,6 +58,7 @@ def lock(chan, topology, node_version, direction, amount):
     inflight[direction] += amount
     inflight_count[direction] += 1
     node_version[topology[2][direction]] += 1
+    node_version[topology[3][direction]] += 1
 
 
 @njit
@@ -66,9 +68,9 @@ def resolve(chan, topology, node_version, direction, amount, settled):
     inflight[direction] -= amount
     inflight_count[direction] -= 1
     node_version[topology[2][direction]] += 1
+    node_version[topology[3][direction]] += 1
     if settled:
         balance[direction ^ 1] += amount
-        node_version[topology[3][direction]] += 1
     else:
         balance[direction] += amount
 
