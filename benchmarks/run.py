@@ -5,9 +5,10 @@
 
 Measures (issue 7): routes/s of the routing kernel on the 2026 snapshot; events/s of the event
 engine alone (first routes of a run replayed without searching); end-to-end payments/s of a
-100,000-payment run on it; peak RSS and bytes per HTLC row; cold and warm start-up of `fastsim run`;
-and, until `fastsim sweep` exists, the ceiling of its scaling: the same independent runs done by one
-worker process in turn and by two at once.
+100,000-payment run on it; the same run with JIT-routing (rebalance, conditional at adoption 0.5)
+and with multipart payments, interleaved with the run without; peak RSS and bytes per HTLC row;
+cold and warm start-up of `fastsim run`; and the ceiling of a sweep's scaling: the same independent
+runs done by one worker process in turn and by two at once.
 The real snapshot is read from ../shared/data beside the repo.
 
 ``--against REV`` also runs the end-to-end run and the start-up of the code at that git revision,
@@ -36,7 +37,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 SNAPSHOT = REPO.parent / "shared" / "data" / "ln-2026-02-03.listchannels.json.gz"
-BENCHMARKS = ("routes", "events", "run", "startup", "parallel")
+BENCHMARKS = ("routes", "events", "run", "strategies", "startup", "parallel")
 
 
 def machine() -> dict:
@@ -156,9 +157,9 @@ def _interleaved(measure, repeats: int, baseline: Path | None) -> tuple[list, li
     return ours, theirs
 
 
-def bench_run(*, payments: int, repeats: int, overrides: dict, baseline: Path | None = None) -> dict:
-    """(c, d) end-to-end payments/s of a run on the 2026 snapshot, peak RSS, bytes per HTLC row."""
-    code = f"""
+def _run_code(payments: int, overrides: dict) -> str:
+    """A child program: one run on the 2026 snapshot (kernels compiled first), its figures as JSON."""
+    return f"""
 import json, sys, time
 import fastsim
 from fastsim.config import load_config
@@ -184,30 +185,62 @@ result, info = run_scenario(cfg, network=net, check_invariants=True)
 wall = time.perf_counter() - t0
 row_bytes = sum(np.dtype(d).itemsize for d in HTLC_DTYPES)
 counts = {{k: v for k, v in result.timings.items() if k not in ("setup_s", "collect_s")}}
+summary = result.summary.row(0, named=True)
 print(json.dumps({{"fastsim": fastsim.__file__, "wall_s": wall, **counts,
     "htlc_rows": result.htlcs.height,
-    "success_rate": result.summary["success_rate"][0], "bytes_per_htlc_row": row_bytes,
-    "peak_rss_mib": peak_rss_mib()}}))
+    "success_rate": summary["success_rate"], "jit_events": summary.get("jit_events", 0),
+    "bytes_per_htlc_row": row_bytes, "peak_rss_mib": peak_rss_mib()}}))
 """
 
-    def measure(code_root):
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              check=True, **_child(code_root))
-        record = json.loads(proc.stdout.strip().splitlines()[-1])
-        _check_imported(record["fastsim"], code_root)
-        return record
 
-    def summary(runs):
-        sim = statistics.median(r["simulate_s"] for r in runs)
-        return {"payments_per_s_median": payments / sim,
-                "events_per_s_median": statistics.median(r["events"] / r["simulate_s"] for r in runs),
-                "runs": runs}
+def _measure_run(code: str, code_root: Path | None) -> dict:
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          **_child(code_root))
+    record = json.loads(proc.stdout.strip().splitlines()[-1])
+    _check_imported(record["fastsim"], code_root)
+    return record
 
-    ours, theirs = _interleaved(measure, repeats, baseline)
-    out = {"payments": payments, "overrides": overrides, **summary(ours)}
+
+def _run_summary(runs: list[dict], payments: int) -> dict:
+    sim = statistics.median(r["simulate_s"] for r in runs)
+    return {"payments_per_s_median": payments / sim,
+            "events_per_s_median": statistics.median(r["events"] / r["simulate_s"] for r in runs),
+            "runs": runs}
+
+
+def bench_run(*, payments: int, repeats: int, overrides: dict, baseline: Path | None = None) -> dict:
+    """(c, d) end-to-end payments/s of a run on the 2026 snapshot, peak RSS, bytes per HTLC row."""
+    code = _run_code(payments, overrides)
+    ours, theirs = _interleaved(lambda root: _measure_run(code, root), repeats, baseline)
+    out = {"payments": payments, "overrides": overrides, **_run_summary(ours, payments)}
     if baseline is not None:
-        out["baseline"] = summary(theirs)
+        out["baseline"] = _run_summary(theirs, payments)
     return out
+
+
+STRATEGIES = {
+    "none": {},
+    "jit_rebalance_0.5": {"jit.variant": "rebalance", "jit.adoption": 0.5},
+    "jit_conditional_0.5": {"jit.variant": "conditional", "jit.adoption": 0.5},
+    "mpp": {"mpp.enabled": True},
+}
+
+
+def bench_strategies(*, payments: int, repeats: int, overrides: dict) -> dict:
+    """The end-to-end run with each strategy (JIT-routing at adoption 0.5, multipart payments) and
+    without, one after the other in every repeat, so that all are compared at the same machine
+    speed; each strategy's payments/s also as a share of the run without."""
+    codes = {name: _run_code(payments, {**overrides, **extra}) for name, extra in STRATEGIES.items()}
+    runs: dict[str, list] = {name: [] for name in STRATEGIES}
+    for _ in range(repeats):
+        for name, code in codes.items():
+            runs[name].append(_measure_run(code, None))
+    out = {name: {"overrides": {**overrides, **STRATEGIES[name]}, **_run_summary(r, payments)}
+           for name, r in runs.items()}
+    base = out["none"]["payments_per_s_median"]
+    for name in out:
+        out[name]["share_of_none"] = out[name]["payments_per_s_median"] / base
+    return {"payments": payments, **out}
 
 
 def bench_events(network, *, payments: int, repeats: int) -> dict:
@@ -353,6 +386,12 @@ def main() -> None:
         report["run_baseline"] = bench_run(payments=n, repeats=repeats, overrides=overrides,
                                            baseline=baseline)
         print(json.dumps({"run_baseline": report["run_baseline"]}, indent=1), flush=True)
+    if "strategies" in only:
+        report["strategies"] = bench_strategies(payments=20_000 if args.quick else 100_000,
+                                                repeats=repeats, overrides=overrides)
+        print(json.dumps({"strategies": {k: v["payments_per_s_median"] if isinstance(v, dict) else v
+                                         for k, v in report["strategies"].items()}}, indent=1),
+              flush=True)
     if "startup" in only:
         report["startup"] = bench_startup(repeats=repeats, baseline=baseline)
         print(json.dumps({"startup": report["startup"]}, indent=1), flush=True)

@@ -60,6 +60,7 @@ from fastsim.kernels.layout import (
     P_SEED,
     PAY_CIRCLE,
     PAY_MPP,
+    PAY_PART,
     PINNED,
     REASON_CLTV,
     REASON_FEE_BUDGET,
@@ -376,7 +377,9 @@ def register_retry(p, a, hop, t_first, pays, attempts, params, retry, counters):
     att_number = attempts[1]
     (retry_slot, slot_attempt, slot_time, slot_delivered, slot_version, slot_status, slot_n_hops,
      slot_direction, slot_amount, slot_cltv, free_slots, pending) = retry
-    if (counters[C_FREE_SLOTS] == 0 or retry_slot[p] >= 0 or attempts_made[p] >= max_attempts[p]):
+    if (counters[C_FREE_SLOTS] == 0 or retry_slot[p] >= 0 or attempts_made[p] >= max_attempts[p]
+            or pays[12][p] == PAY_PART):
+        # a part's retry is rarely the one foreseen: its siblings move the sender's state meanwhile
         return
     # the failure travels back hop by hop, as the fail events will schedule it
     t_retry = t_first

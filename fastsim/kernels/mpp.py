@@ -7,11 +7,12 @@ the other parts' HTLCs locked.
 
 Sender: the payment is pre-split into parts of about ``mpp.part_msat`` (Core Lightning's presplit
 modifier: the target grows 16-fold until it takes at most ``mpp.max_splits`` parts), the fee budget
-shared in proportion to the amounts. A part whose attempt failed for liquidity, or that finds no
-route, is halved (the adaptive splitter), while it is above ``mpp.min_part_msat`` and the payment
-has fewer than ``mpp.max_parts`` parts; otherwise it retries as a payment does. A part that ends
-without a route the payment fails with it; parts already on their way are failed by the receiver.
-Everything shares the payment's ``retry_for``.
+shared in proportion to the amounts. A part that fails retries the same amount, as a payment does
+(Core Lightning's retry modifier comes before its adaptive splitter); once it ends (out of
+attempts or time, or without a route) it is halved, while it is above ``mpp.min_part_msat`` and
+the payment would have at most ``mpp.max_parts`` parts, the halves inheriting the attempts it had
+left (at least one each). A part that ends and cannot be halved fails the payment; parts already
+on their way are then failed by the receiver. Everything shares the payment's ``retry_for``.
 
 Receiver: it holds the parts that arrive until they add up to the amount, then claims them all;
 ``mpp.timeout_s`` after the first arrived it fails every part it holds instead (``mpp_timeout``).
@@ -34,7 +35,6 @@ from fastsim.kernels.layout import (
     P_MPP_TIMEOUT,
     PAY_PART,
     PENDING,
-    REASON_LIQUIDITY,
     REASON_MPP_TIMEOUT,
     REASON_NONE,
     SUCCEEDED,
@@ -43,11 +43,11 @@ from fastsim.kernels.state import finish, new_payment, schedule
 
 
 @njit
-def _new_part(q, amount, budget, t, pays, counters, retry):
+def _new_part(q, amount, budget, max_attempts, t, pays, counters, retry):
     """A new part of multipart payment ``q``; returns its payment id."""
     c = counters[C_PAYMENTS]
     counters[C_PAYMENTS] += 1
-    new_payment(pays, retry, c, pays[0][q], pays[1][q], amount, t, PAY_PART, budget, pays[16][q],
+    new_payment(pays, retry, c, pays[0][q], pays[1][q], amount, t, PAY_PART, budget, max_attempts,
                 pays[17][q], q)
     pays[24][c] = q
     pays[25][q] += 1
@@ -102,7 +102,7 @@ def start(q, t, graph, topology, chan, node_version, pays, attempts, routes, kno
     for i in range(n):
         share = amount // n + (1 if i < amount % n else 0)
         fees = budget - given_budget if i == n - 1 else budget * share // amount
-        _new_part(q, share, fees, t, pays, counters, retry)
+        _new_part(q, share, fees, pays[16][q], t, pays, counters, retry)
         given += share
         given_budget += fees
     _launch(first, t, graph, topology, chan, node_version, pays, attempts, routes, know, htlcs,
@@ -112,7 +112,7 @@ def start(q, t, graph, topology, chan, node_version, pays, attempts, routes, kno
 @njit
 def _can_halve(c, pays, params):
     q = pays[24][c]
-    return (pays[2][c] > params[P_MPP_MIN_PART] and pays[25][q] < params[P_MPP_MAX_PARTS]
+    return (pays[2][c] > params[P_MPP_MIN_PART] and pays[25][q] + 2 <= params[P_MPP_MAX_PARTS]
             and pays[4][q] == PENDING)
 
 
@@ -130,30 +130,27 @@ def part_ended(c, t, pays, counters, params, retry):
 
 @njit
 def _halve(c, t, pays, counters, retry):
+    """Two parts for the amount and budget of part ``c``, with the attempts it had left (at least
+    one each), as Core Lightning's split payments inherit their parent's retries."""
     q = pays[24][c]
     amount, budget = pays[2][c], pays[15][c]
     half = amount // 2
     fees = budget * half // amount
-    _new_part(q, half, fees, t, pays, counters, retry)
-    _new_part(q, amount - half, budget - fees, t, pays, counters, retry)
+    left = max(pays[16][c] - pays[6][c], 1)
+    _new_part(q, half, fees, left, t, pays, counters, retry)
+    _new_part(q, amount - half, budget - fees, left, t, pays, counters, retry)
 
 
 @njit
 def on_attempt(c, t, graph, topology, chan, node_version, pays, attempts, routes, know, htlcs, heap,
                counters, params, scratch, view, prefetch, retry, potentials):
-    """Part ``c`` is due to try again: once its payment has ended it stops; after a liquidity
-    failure it is halved when it may be (the part ends, its halves start); else it retries."""
+    """Part ``c`` is due to try again: once its payment has ended it stops; else it retries the
+    same amount, and when that ends it (out of attempts or time, or no route) it is halved."""
     q = pays[24][c]
-    if pays[4][q] != PENDING or (pays[11][c] == REASON_LIQUIDITY and _can_halve(c, pays, params)
-                                 and t < pays[17][c]):
+    if pays[4][q] != PENDING:
         take_slot(c, pays[0][c], t, node_version, retry, counters)  # what was computed ahead goes unused
         finish(pays, c, FAILED_PAYMENT, np.int64(pays[11][c]), t)
         pays[26][q] -= 1
-        if pays[4][q] == PENDING:
-            first = counters[C_PAYMENTS]
-            _halve(c, t, pays, counters, retry)
-            _launch(first, t, graph, topology, chan, node_version, pays, attempts, routes, know,
-                    htlcs, heap, counters, params, scratch, view, prefetch, retry, potentials)
         return
     if start_attempt(c, t, graph, topology, chan, node_version, pays, attempts, routes, know, htlcs,
                      heap, counters, params, scratch, view, prefetch, retry, potentials) < 0:
