@@ -51,7 +51,7 @@ def fake_jit_sweep(tmp_path):
                               how="horizontal"))
     pl.concat(rows, how="diagonal_relaxed").write_parquet(out / "summary.parquet")
     (out / "sweep.json").write_text(json.dumps({
-        "sweep_file": "configs/sweeps/jit-adoption.toml",
+        "sweep_file": "configs/jit-adoption.toml",
         "definition": {"base": {}, "grid": grid, "seeds": [1, 2]}}))
     return out
 

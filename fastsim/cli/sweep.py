@@ -16,7 +16,7 @@ from fastsim.sweep import DONE, FAILED, load_sweep, run_sweep
 
 def sweep_command(
     sweep_file: Path = typer.Argument(..., help="Sweep TOML: a base scenario, a [grid] of config "
-                                                "values and seeds (see configs/sweeps/)."),
+                                                "values and seeds (see configs/jit-adoption.toml)."),
     out: Path = typer.Option(None, "--out", help="Output folder; rerunning into it resumes.",
                              show_default="out/<sweep file name>"),
     assignments: list[str] = typer.Option(
