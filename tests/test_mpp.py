@@ -188,7 +188,6 @@ class Case:
     unresponsive: str = ""
     # per payment, the columns whose derivation the code disputes (with t_done_s, completion_s):
     # checked by test_the_sender_learns_the_receivers_timeout_late, not by test_scenario
-    disputed: dict[int, tuple[str, ...]] = field(default_factory=dict)
     xfail: str | None = None  # the code disagrees with the whole derivation: why
 
 
@@ -348,8 +347,7 @@ def timeout_cases() -> list[Case]:
                  payments=[failed])
     cases = [Case("mpp-timeout", "A part stuck at an unresponsive node: R fails the two parts it "
                   "holds at first arrival + mpp.timeout_s (mpp_timeout), every balance back.", g,
-                  [(0.0, "S", "R", x)], exp, config=TIMEOUT, unresponsive="U",
-                  disputed={0: ("t_done_s",)})]
+                  [(0.0, "S", "R", x)], exp, config=TIMEOUT, unresponsive="U")]
 
     # The same, and T pays R 40M over T -> A -> R at 0.5 and again at 2.0. A -> R carries 60M:
     # while part 2 holds 50M of it (from L to its failure at t_out + L) T's 40M fails there;
@@ -396,7 +394,7 @@ def timeout_cases() -> list[Case]:
         "mpp-timeout-releases-locks", "The held parts lock A -> R until R fails them: T's payment "
         "fails there before, succeeds after (atomic mode: both after, the first taking it).", gt,
         [(0.0, "S", "R", x), (0.5, "T", "R", z), (2.0, "T", "R", z)], event, atomic=atomic,
-        config=cfg, unresponsive="U", disputed={0: ("t_done_s",)}))
+        config=cfg, unresponsive="U"))
 
     # S gives up first: part 2 finds no route (S -> B carries 40M) and may not be halved
     # (mpp.max_parts 2): the payment fails at 0 with no_route; part 1, already on its way, is
@@ -435,7 +433,7 @@ def timeout_cases() -> list[Case]:
                payments=[paid(False, attempts=2, reason="liquidity", t_done=6 * L, parts=2,
                               parts_failed=2, t_last=L)]),
         config={**MPP, "mpp.part_msat": 50_000_000, "mpp.min_part_msat": 50_000_000,
-                "mpp.timeout_s": tau}, disputed={0: ("t_done_s", "failure_reason")}))
+                "mpp.timeout_s": tau}))
     return cases
 
 
@@ -540,13 +538,7 @@ def budget_cases() -> list[Case]:
         Case("no-part-after-the-payment-failed", "The first part's share is short of every route: "
              "the payment fails at once, and its second part is not sent.", gn,
              [(0.0, "S", "R", x)], nothing_sent,
-             config={**cfg, "mpp.max_parts": 2, "mpp.timeout_s": 1.0},
-             xfail="mpp._launch goes on starting the pre-split parts after part 1 ended without a "
-                   "route and failed the payment (its loop tests each part's status, not the "
-                   "payment's): part 2 is sent at t=0 (attempts 1, S -> A 50_250_101, A -> R "
-                   "50_000_100), held at R from 0.2 and failed by R's timeout at 1.2, its lock on "
-                   "S -> A and A -> R kept until 1.4, t_last_part_s 0.2; the derivation: no HTLC, "
-                   "attempts 0, t_last_part_s null"),
+             config={**cfg, "mpp.max_parts": 2, "mpp.timeout_s": 1.0}),
         Case("budget-hit-exactly", "Each part's route costs exactly its share (the last part the "
              "remainder, 1 msat more): the payment pays its whole budget.", g,
              [(0.0, "S", "R", x)], exact, config=cfg),
@@ -575,8 +567,10 @@ def run(case: Case, mode: str, **kwargs):
 
 
 def check(case: Case, res, exp: Expect) -> None:
-    """Every balance, HTLC, payment column and node total of the run against ``exp`` (the disputed
-    ``t_done_s`` of some payments is left to a test of its own)."""
+    """Every balance, HTLC, payment column and node total of the run against ``exp``. A payment
+    whose receiver timed out fails at the sender when the first of those failures reaches it,
+    and until then its parts go on as if it had not (README ``t_done_s``: "failed at the
+    sender")."""
     g = case.graph
     rows = exp.htlcs
     settled = [r for r in rows if r["state"] == "settled"]
@@ -630,27 +624,19 @@ def check(case: Case, res, exp: Expect) -> None:
     assert res.payments.height == len(exp.payments)
     times = ("t_start_s", "t_done_s", "t_last_part_s")
     for i, (got, want) in enumerate(zip(res.payments.iter_rows(named=True), exp.payments)):
-        skip = case.disputed.get(i, ())
-        assert {k: got[k] for k in want if k not in times + skip} == {
-            k: v for k, v in want.items() if k not in times + skip}, i
+        assert {k: got[k] for k in want if k not in times} == {
+            k: v for k, v in want.items() if k not in times}, i
         for k in times:
-            if k in skip:
-                continue
             if want[k] is None:
                 assert got[k] is None or math.isnan(got[k]), (i, k)
             else:
                 assert got[k] == pytest.approx(want[k], abs=1e-9), (i, k)
-        if "t_done_s" not in skip:
-            assert got["completion_s"] == pytest.approx(want["t_done_s"] - want["t_start_s"],
-                                                        abs=1e-9), i
+        assert got["completion_s"] == pytest.approx(want["t_done_s"] - want["t_start_s"],
+                                                    abs=1e-9), i
 
     summary = res.summary.row(0, named=True)
     assert summary["succeeded"] == sum(p["succeeded"] for p in exp.payments)
-    # a disputed reason is counted as the run gives it (its own test checks it)
-    reasons = Counter(
-        got if "failure_reason" in case.disputed.get(i, ()) else want["failure_reason"]
-        for i, (got, want) in enumerate(zip(res.payments["failure_reason"], exp.payments))
-        if not want["succeeded"])
+    reasons = Counter(want["failure_reason"] for want in exp.payments if not want["succeeded"])
     for reason in ("no_route", "liquidity", "fee_budget", "mpp_timeout", "htlc_timeout",
                    "retry_timeout"):
         assert summary[f"failed_{reason}"] == reasons[reason], reason
@@ -670,33 +656,6 @@ def as_params(cases):
 def test_scenario(case, mode):
     """Each scenario's exact outcome (see its ``shows``)."""
     check(case, run(case, mode), expected(case, mode))
-
-
-DISPUTED = [c for c in CASES if c.disputed]
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "mpp.on_timeout fails the payment at the receiver's timeout, when the sender cannot know it "
-    "yet (DESIGN 2.2), instead of when the first mpp_timeout failure reaches the sender (README: "
-    "t_done_s is when it 'failed at the sender'). mpp-timeout: t_done_s 1.1 (= first arrival "
-    "0.1 + mpp.timeout_s 1.0), derived 1.2 (part 1's failure, one hop back); "
-    "mpp-timeout-releases-locks: the same for payment 0. sender-learns-timeout-late: the sender "
-    "already stops its part whose liquidity failure reaches it at 0.6, between R's timeout "
-    "(0.55) and its news (0.65): the code gives mpp_timeout at 0.55, derived liquidity at 0.6 "
-    "(the part retried, found no route and failed the payment)"))
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("case", DISPUTED, ids=[c.id for c in DISPUTED])
-def test_the_sender_learns_the_receivers_timeout_late(case, mode):
-    """The payment columns ``test_scenario`` leaves out (``Case.disputed``): a payment whose
-    receiver timed out fails at the sender when the first of the failures reaches it, and until
-    then its parts go on as if it had not (README ``t_done_s``: "failed at the sender")."""
-    res = run(case, mode)
-    exp = expected(case, mode)
-    for i, columns in case.disputed.items():
-        got, want = res.payments.row(i, named=True), exp.payments[i]
-        for k in columns:
-            assert got[k] == (pytest.approx(want[k], abs=1e-9) if k == "t_done_s" else want[k]), k
-        assert got["completion_s"] == pytest.approx(want["t_done_s"] - want["t_start_s"], abs=1e-9)
 
 
 @pytest.mark.parametrize("mode", MODES)

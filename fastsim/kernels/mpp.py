@@ -15,7 +15,9 @@ left (at least one each). A part that ends and cannot be halved fails the paymen
 on their way are then failed by the receiver. Everything shares the payment's ``retry_for``.
 
 Receiver: it holds the parts that arrive until they add up to the amount, then claims them all;
-``mpp.timeout_s`` after the first arrived it fails every part it holds instead (``mpp_timeout``).
+``mpp.timeout_s`` after the first arrived it fails every part it holds instead; the payment fails
+(``mpp_timeout``) when the first of those failures reaches the sender, unless it failed before.
+Parts arriving later start a new wait.
 """
 
 import numpy as np
@@ -83,9 +85,13 @@ def _launch(first, t, graph, topology, chan, node_version, pays, attempts, route
     c = first
     while c < counters[C_PAYMENTS]:
         if pays[12][c] == PAY_PART and pays[4][c] == PENDING and pays[6][c] == 0:
-            if start_attempt(c, t, graph, topology, chan, node_version, pays, attempts, routes,
-                             know, htlcs, heap, counters, params, scratch, view, prefetch, retry,
-                             potentials) < 0:
+            q = pays[24][c]
+            if pays[4][q] != PENDING:  # an earlier part ended the payment: this one is not sent
+                finish(pays, c, FAILED_PAYMENT, np.int64(pays[5][q]), t)
+                pays[26][q] -= 1
+            elif start_attempt(c, t, graph, topology, chan, node_version, pays, attempts, routes,
+                               know, htlcs, heap, counters, params, scratch, view, prefetch, retry,
+                               potentials) < 0:
                 part_ended(c, t, pays, counters, params, retry)
         c += 1
 
@@ -147,10 +153,13 @@ def on_attempt(c, t, graph, topology, chan, node_version, pays, attempts, routes
     """Part ``c`` is due to try again: once its payment has ended it stops; else it retries the
     same amount, and when that ends it (out of attempts or time, or no route) it is halved."""
     q = pays[24][c]
-    if pays[4][q] != PENDING:
+    timed_out = pays[11][c] == REASON_MPP_TIMEOUT
+    if pays[4][q] != PENDING or timed_out:
         take_slot(c, pays[0][c], t, node_version, retry, counters)  # what was computed ahead goes unused
         finish(pays, c, FAILED_PAYMENT, np.int64(pays[11][c]), t)
         pays[26][q] -= 1
+        if timed_out:  # the sender learns now that the receiver gave up on the payment
+            _fail_payment(q, REASON_MPP_TIMEOUT, t, pays)
         return
     if start_attempt(c, t, graph, topology, chan, node_version, pays, attempts, routes, know, htlcs,
                      heap, counters, params, scratch, view, prefetch, retry, potentials) < 0:
@@ -173,8 +182,9 @@ def holds(q, delivered, t, pays, heap, counters, params):
 
 @njit
 def on_timeout(q, t, pays, attempts, htlcs, heap, counters, params):
-    """The receiver stops waiting for the rest of ``q``: it fails every part it holds. Returns
-    whether that changed anything (the payment may have been claimed)."""
+    """The receiver stops waiting for the rest of ``q``: it fails every part it holds (the sender
+    learns of it as their failures come back). Returns whether that changed anything (the payment
+    may have been claimed)."""
     if pays[27][q] >= pays[2][q]:
         return False
     g = pays[10][q]
@@ -189,7 +199,6 @@ def on_timeout(q, t, pays, attempts, htlcs, heap, counters, params):
         g = nxt
     pays[10][q] = -1
     pays[27][q] = 0
-    _fail_payment(q, REASON_MPP_TIMEOUT, t, pays)
     return True
 
 
