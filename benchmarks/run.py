@@ -304,7 +304,8 @@ def bench_parallel(*, runs: int, payments: int, repeats: int) -> dict:
         with tempfile.TemporaryDirectory() as out:
             subprocess.run([sys.executable, "-m", "fastsim", "run", "--graph", str(SNAPSHOT),
                             "--payments", str(payments), "--seed", str(seed), "--out", out,
-                            "--quiet"], check=True, capture_output=True, **child)
+                            "--set", f"engine.threads={threads}", "--quiet"], check=True,
+                           capture_output=True, **child)
 
     def wall(workers: int, threads: int, seeds) -> float:
         t0 = time.perf_counter()

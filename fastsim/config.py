@@ -108,6 +108,9 @@ class EngineConfig:
                                     low=0.0, high=1.0)
     htlc_timeout_s: float = key(600.0, "an HTLC to an unresponsive peer fails after this long "
                                 "(stands for its CLTV expiry)", low=0.0, low_open=True)
+    threads: int = key(1, "threads computing routes ahead; 0: every core Numba may use "
+                       "(NUMBA_NUM_THREADS). One by default: on a busy machine a second thread "
+                       "slowed runs 2-3x, and sweeps run one process per core", low=0, high=1024)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -274,7 +275,8 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
     scratch = make_scratch(n, m2)
     view = _view(m2)
     node_version = np.zeros(n, np.int64)
-    blocks = numba.get_num_threads()
+    blocks = min(config.engine.threads or numba.config.NUMBA_NUM_THREADS,
+                 numba.config.NUMBA_NUM_THREADS)
     block_scratch = tuple(np.stack([a] * blocks) for a in make_scratch(n, m2))
     block_view = tuple(np.stack([a] * blocks) for a in _view(m2))
     claimed = np.zeros(1, np.int64)  # how far the blocks of a parallel kernel got in its items
@@ -310,46 +312,47 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
     potentials = _ordered(potentials, lay.POTENTIAL_FIELDS)
     t_setup = time.perf_counter()
 
-    while True:
-        state = (_ordered(chan, lay.CHANNEL_FIELDS), node_version, _ordered(pays, lay.PAYMENT_FIELDS),
-                 _ordered(attempts, lay.ATTEMPT_FIELDS), _ordered(routes, lay.ROUTE_FIELDS),
-                 _ordered(know, lay.KNOW_FIELDS))
-        status = ev.run_events(
-            graph, topology, unresponsive, *state, _ordered(htlcs, HTLC_FIELDS),
-            _ordered(heap, lay.HEAP_FIELDS), _ordered(nodes, lay.NODE_FIELDS), counters, params,
-            scratch, view, prefetch, _ordered(retry, lay.RETRY_FIELDS), potentials,
-            _ordered(jit, lay.JIT_FIELDS), _ordered(jit_state, lay.JIT_STATE_FIELDS), CHUNK_EVENTS)
-        if status == lay.STATUS_DONE:
-            break
-        if status in (lay.STATUS_PREFETCH, lay.STATUS_SPECULATE):
-            first_routes = status == lay.STATUS_PREFETCH
-            if first_routes:
-                first = int(counters[lay.C_NEXT_PAYMENT])
-                prefetch[0][:2] = first, min(first + width, k)
-                prefetched += int(prefetch[0][1] - first)
-            compute_ahead(graph, topology, *state[:3], state[3], state[4], state[5], params,
-                          block_scratch, block_view, claimed, prefetch,
-                          _ordered(retry, lay.RETRY_FIELDS), counters, first_routes, potentials)
-            if not first_routes:
-                continue
-        if status == lay.STATUS_INVARIANT:
-            raise InvariantViolation(
-                f"channel {int(counters[lay.C_BAD_CHANNEL])}: balances and in-flight amounts no "
-                "longer add up to the capacity")
-        if status == lay.STATUS_NEED_SPACE:
-            _grow(htlcs, HTLC_FIELDS, int(counters[lay.C_HTLCS]) + CHUNK_EVENTS)
-            burst = config.mpp.max_parts + config.jit.max_circles + 2
-            _grow(routes, routes.keys(), int(counters[lay.C_ROUTE]) + 64 * hop_cap + burst * hop_cap)
-            _grow(attempts, attempts.keys(), int(counters[lay.C_ATTEMPTS]) + CHUNK_EVENTS)
-            _grow(know, [k_ for k_ in know if k_ not in ("know_head", "know_newest")], int(counters[lay.C_KNOW]) + CHUNK_EVENTS)
-            _grow(heap, ("keys", "ties", "vals"), int(counters[lay.C_HEAP]) + CHUNK_EVENTS)
-            _grow(pays, pays.keys(), int(counters[lay.C_PAYMENTS]) + 1024 + burst)
-            _grow(retry, ("retry_slot",), int(counters[lay.C_PAYMENTS]) + 1024 + burst)
-            _grow(jit, jit.keys(), int(counters[lay.C_JIT]) + 1024)
+    with _numba_threads(blocks):
+        while True:
+            state = (_ordered(chan, lay.CHANNEL_FIELDS), node_version, _ordered(pays, lay.PAYMENT_FIELDS),
+                     _ordered(attempts, lay.ATTEMPT_FIELDS), _ordered(routes, lay.ROUTE_FIELDS),
+                     _ordered(know, lay.KNOW_FIELDS))
+            status = ev.run_events(
+                graph, topology, unresponsive, *state, _ordered(htlcs, HTLC_FIELDS),
+                _ordered(heap, lay.HEAP_FIELDS), _ordered(nodes, lay.NODE_FIELDS), counters, params,
+                scratch, view, prefetch, _ordered(retry, lay.RETRY_FIELDS), potentials,
+                _ordered(jit, lay.JIT_FIELDS), _ordered(jit_state, lay.JIT_STATE_FIELDS), CHUNK_EVENTS)
+            if status == lay.STATUS_DONE:
+                break
+            if status in (lay.STATUS_PREFETCH, lay.STATUS_SPECULATE):
+                first_routes = status == lay.STATUS_PREFETCH
+                if first_routes:
+                    first = int(counters[lay.C_NEXT_PAYMENT])
+                    prefetch[0][:2] = first, min(first + width, k)
+                    prefetched += int(prefetch[0][1] - first)
+                compute_ahead(graph, topology, *state[:3], state[3], state[4], state[5], params,
+                              block_scratch, block_view, claimed, prefetch,
+                              _ordered(retry, lay.RETRY_FIELDS), counters, first_routes, potentials)
+                if not first_routes:
+                    continue
+            if status == lay.STATUS_INVARIANT:
+                raise InvariantViolation(
+                    f"channel {int(counters[lay.C_BAD_CHANNEL])}: balances and in-flight amounts no "
+                    "longer add up to the capacity")
+            if status == lay.STATUS_NEED_SPACE:
+                _grow(htlcs, HTLC_FIELDS, int(counters[lay.C_HTLCS]) + CHUNK_EVENTS)
+                burst = config.mpp.max_parts + config.jit.max_circles + 2
+                _grow(routes, routes.keys(), int(counters[lay.C_ROUTE]) + 64 * hop_cap + burst * hop_cap)
+                _grow(attempts, attempts.keys(), int(counters[lay.C_ATTEMPTS]) + CHUNK_EVENTS)
+                _grow(know, [k_ for k_ in know if k_ not in ("know_head", "know_newest")], int(counters[lay.C_KNOW]) + CHUNK_EVENTS)
+                _grow(heap, ("keys", "ties", "vals"), int(counters[lay.C_HEAP]) + CHUNK_EVENTS)
+                _grow(pays, pays.keys(), int(counters[lay.C_PAYMENTS]) + 1024 + burst)
+                _grow(retry, ("retry_slot",), int(counters[lay.C_PAYMENTS]) + 1024 + burst)
+                _grow(jit, jit.keys(), int(counters[lay.C_JIT]) + 1024)
+            if progress is not None:
+                progress(int(np.count_nonzero(pays["status"][:k])), k)
         if progress is not None:
-            progress(int(np.count_nonzero(pays["status"][:k])), k)
-    if progress is not None:
-        progress(k, k)
+            progress(k, k)
     t_run = time.perf_counter()
 
     n_pay = int(counters[lay.C_PAYMENTS])
@@ -375,6 +378,17 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
     if check_invariants:
         invariants.check(result, network)
     return result
+
+
+@contextlib.contextmanager
+def _numba_threads(n: int):
+    """Run the parallel kernels on ``n`` threads, and restore the caller's setting after."""
+    before = numba.get_num_threads()
+    numba.set_num_threads(n)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def _view(m2: int) -> tuple:

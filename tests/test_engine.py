@@ -1,5 +1,7 @@
 """The event engine on tiny hand-built graphs: exact routes, fees, balances and failure reasons."""
 
+import dataclasses
+
 import numpy as np
 import polars as pl
 import pytest
@@ -397,21 +399,19 @@ def test_routes_computed_ahead_change_nothing_on_the_2026_snapshot(data_dir, cos
 
 
 def test_results_do_not_depend_on_the_number_of_threads_on_the_2026_snapshot(data_dir):
-    """A sweep's workers run with one Numba thread each; a run on all cores must give the same."""
+    """One thread by default (engine.threads); a run on all cores must give the same, and leave
+    the caller's thread setting as it was."""
     import numba
 
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("Numba has a single thread here")
     config, scenario = snapshot_scenario(data_dir)
-    results = []
-    for threads in (1, numba.config.NUMBA_NUM_THREADS):
-        numba.set_num_threads(threads)
-        try:
-            results.append(simulate(scenario.network, scenario.workload, config,
-                                    balances=scenario.balances))
-        finally:
-            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-    one, many = results
+    before = numba.get_num_threads()
+    one, many = (simulate(scenario.network, scenario.workload,
+                          dataclasses.replace(config, engine=dataclasses.replace(
+                              config.engine, threads=threads)),
+                          balances=scenario.balances) for threads in (1, 0))
+    assert numba.get_num_threads() == before
     assert one.payments.equals(many.payments) and one.htlcs.equals(many.htlcs)
     assert one.channels.equals(many.channels)
 
