@@ -6,7 +6,9 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-KERNEL_TESTS = ["tests/kernels", "tests/test_engine.py", "tests/test_engine_properties.py"]
+KERNEL_TESTS = ["tests/kernels", "tests/test_engine.py", "tests/test_engine_properties.py",
+                "tests/test_jit.py", "tests/test_jit_conditional.py", "tests/test_jit_source.py",
+                "tests/test_mpp.py", "tests/test_invariants.py"]
 
 
 def test_kernel_tests_pass_as_plain_python():
