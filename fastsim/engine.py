@@ -359,7 +359,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
     used = {name: arr[: int(counters[lay.C_HTLCS])] for name, arr in htlcs.items()}
     state = {"capacity_msat": capacity, "start_balance_msat": start_balance, **chan,
              **{name: arr[:n_pay] for name, arr in pays.items()}, "n_workload": k,
-             **nodes, "htlcs": used, "graph": graph, "adopter": jit_state["adopter"],
+             **nodes, "htlcs": used, "graph": graph, **jit_state,
              "route_table": {name: a[: int(counters[lay.C_ROUTE])] for name, a in routes.items()},
              "attempt_table": {name: a[: int(counters[lay.C_ATTEMPTS])]
                                for name, a in attempts.items()},
@@ -468,14 +468,27 @@ def _tables(network: Network, workload: pl.DataFrame, st: dict, variant: str) ->
     status = st["status"][:k]
     succeeded = status == lay.SUCCEEDED
     amount = st["amount_msat"][:k]
-    fee = st["fee_msat"][:k]
     reasons = np.array(lay.REASON_NAMES, dtype=object)[st["reason"][:k]]
     last_attempt = _last_attempt(st["attempt_table"]["payment"], st["status"].shape[0])
     jit_events = _jit_events(st, variant, last_attempt)
+    # a part's JIT decisions count for its multipart payment
+    of_payment = np.where(st["parent"] >= 0, st["parent"], np.arange(st["parent"].shape[0]))
+    held = jit_events["payment"].to_numpy()
     rescued = np.zeros(k, bool)
-    used = jit_events.filter(pl.col("forwarded") & (pl.col("payment") < k))
-    p = used["payment"].to_numpy()
-    rescued[p[used["attempt"].to_numpy() == last_attempt[p]]] = True
+    used = held[jit_events["forwarded"].to_numpy()
+                & (jit_events["attempt"].to_numpy() == last_attempt[held])
+                & (st["status"][held] == lay.SUCCEEDED)]
+    rescued[of_payment[used][of_payment[used] < k]] = True
+    events_per_payment = np.bincount(of_payment, weights=st["jit_events"],
+                                     minlength=k).astype(np.int32)[:k]
+    source = jit_events.filter(pl.col("source"))
+    source_of = of_payment[source["payment"].to_numpy()]
+    # what the sender's own circles cost it is part of what the payment cost it
+    source_fees = np.zeros(k, np.int64)
+    np.add.at(source_fees, source_of[source_of < k], source["cost_msat"].to_numpy()[source_of < k])
+    jit_events = jit_events.with_columns(
+        payment=pl.Series(of_payment[held].astype(np.int32)))
+    fee = st["fee_msat"][:k] + source_fees
     part = np.flatnonzero(st["parent"] >= 0)
     root = st["parent"][part]
     attempts_made = st["attempts"][:k].astype(np.int64)
@@ -494,8 +507,8 @@ def _tables(network: Network, workload: pl.DataFrame, st: dict, variant: str) ->
         "fee_ppm": pl.Series(np.where(succeeded, fee * 1e6 / amount, np.nan)).fill_nan(None),
         "t_done_s": st["t_done_s"][:k],
         "completion_s": st["t_done_s"][:k] - st["t_start_s"][:k],
-        "jit_events": st["jit_events"][:k], "jit_rescued": rescued & succeeded,
-        "source_jit": np.isin(np.arange(k), jit_events.filter(pl.col("source"))["payment"].to_numpy()),
+        "jit_events": events_per_payment, "jit_rescued": rescued & succeeded,
+        "source_jit": np.isin(np.arange(k), source_of),
         "parts": np.where(st["kind"][:k] == lay.PAY_MPP, st["parts"][:k], 1).astype(np.int16),
         "parts_failed": failed_parts, "t_last_part_s": st["t_last_part_s"][:k],
     })

@@ -62,8 +62,28 @@ def violations(result, network) -> list[str]:
     if (settled_per_payment[ok & routed] != 1).any() or settled_per_payment[~ok & routed].any():
         out.append("a payment's outcome disagrees with the fate of its HTLCs")
     out += _multipart_violations(st, settled_att)
+    out += _ledger_violations(st)
     out += _fee_violations(h, network, st["attempt_table"], st["route_table"])
     out += _netting_violations(h)
+    return out
+
+
+def _ledger_violations(st) -> list[str]:
+    """What nodes booked agrees with the payments: each node sent and received the amounts of the
+    workload payments it settled; no JIT decision is left pending nor a rebalance in flight."""
+    out = []
+    k = st["n_workload"]
+    settled = np.flatnonzero(st["status"][:k] == lay.SUCCEEDED)
+    n = st["sent_msat"].shape[0]
+    amount = st["amount_msat"][settled]
+    sent, received = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    np.add.at(sent, st["src"][settled], amount)
+    np.add.at(received, st["dst"][settled], amount)
+    if (sent != st["sent_msat"]).any() or (received != st["received_msat"]).any():
+        out.append("nodes' sent or received amounts differ from their settled payments'")
+    pending = int((st["jit_table"]["jit_outcome"] == lay.OUT_PENDING).sum())
+    if pending or st["dir_rebalancing"].any():
+        out.append(f"{pending} JIT decisions never ended or rebalances still counted in flight")
     return out
 
 
@@ -149,8 +169,12 @@ def _netting_violations(h) -> list[str]:
     """A circle netted into a payment's HTLC shares its fate: when the payment settles, every HTLC
     of the circle settles; when it fails, all fail."""
     state, attempt = h["state"], h["attempt"]
+    chains = _netted_chains(h)
+    carried = [g for chain in chains.values() for g in chain]
+    if sorted(carried) != np.flatnonzero(state == NETTED).tolist():
+        return ["netted HTLCs not in exactly one netting"]
     broken = 0
-    for carrier, chain in _netted_chains(h).items():
+    for carrier, chain in chains.items():
         circles = np.unique(attempt[chain])
         mine = np.isin(attempt, circles) & (state != NETTED)
         broken += int((state[mine] != state[carrier]).any() or (state[chain] != NETTED).any())

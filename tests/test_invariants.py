@@ -9,11 +9,14 @@ from fastsim.config import load_config
 from fastsim.engine import InvariantViolation, simulate
 from fastsim.invariants import check, violations
 from fastsim.kernels.htlcs import FAILED, IN_FLIGHT
-from fastsim.kernels.layout import FAILED_PAYMENT, PENDING
+from fastsim.kernels.layout import FAILED_PAYMENT, OUT_PENDING, PAY_MPP, PENDING
 from fastsim.scenario import prepare
 
+# JIT-routing netting conditional circles and multipart payments, so that every check has
+# something to look at
 CONFIG = load_config(None, overrides={"network.synthetic_nodes": 120, "workload.n_payments": 300,
-                                      "seed": 3})
+                                      "seed": 3, "jit.variant": "conditional", "jit.adoption": 1.0,
+                                      "jit.budget": "none", "mpp.enabled": True})
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +25,7 @@ def finished():
     result = simulate(scenario.network, scenario.workload, CONFIG, balances=scenario.balances)
     assert violations(result, scenario.network) == []
     assert result.payments["succeeded"].sum() > 50 and result.payments["attempts"].max() > 1
+    assert (result.htlcs["state"] == "netted").sum() > 0 and result.payments["parts"].max() > 1
     return result, scenario.network
 
 
@@ -57,11 +61,40 @@ def corrupt_pending(st):
 
 
 def corrupt_settled_reported_failed(st):
-    st["status"][int(np.flatnonzero(st["status"] == 1)[0])] = FAILED_PAYMENT
+    routed = (st["status"] == 1) & (st["kind"] != PAY_MPP)  # a part, or a circle
+    st["status"][int(np.flatnonzero(routed)[0])] = FAILED_PAYMENT
 
 
 def corrupt_mixed_attempt(st):
     st["htlcs"]["state"][settled_forward(st)] = FAILED
+
+
+def corrupt_sent(st):
+    st["sent_msat"][st["src"][int(np.flatnonzero(st["status"] == 1)[0])]] += 1
+
+
+def corrupt_decision(st):
+    st["jit_table"]["jit_outcome"][0] = OUT_PENDING
+
+
+def corrupt_rebalancing(st):
+    st["dir_rebalancing"][5] = 1
+
+
+def corrupt_netting(st):
+    h = st["htlcs"]
+    h["nets"][int(np.flatnonzero(h["nets"] >= 0)[0])] = -1
+
+
+def corrupt_circle_fate(st):
+    h = st["htlcs"]
+    chain = int(h["nets"][int(np.flatnonzero(h["nets"] >= 0)[0])])
+    h["state"][(h["attempt"] == h["attempt"][chain]) & (h["state"] == 1)] = FAILED
+
+
+def corrupt_multipart(st):
+    part = int(np.flatnonzero((st["parent"] >= 0) & (st["status"] == 1))[0])
+    st["status"][st["parent"][part]] = FAILED_PAYMENT
 
 
 def corrupt_fee(st):
@@ -80,6 +113,12 @@ def corrupt_fee(st):
     (corrupt_settled_reported_failed, "outcome disagrees with the fate of its HTLCs"),
     (corrupt_mixed_attempt, "both settled and failed HTLCs"),
     (corrupt_fee, "a fee other than BOLT #7's"),
+    (corrupt_sent, "sent or received amounts differ"),
+    (corrupt_decision, "JIT decisions never ended"),
+    (corrupt_rebalancing, "rebalances still counted in flight"),
+    (corrupt_netting, "not in exactly one netting"),
+    (corrupt_circle_fate, "do not share their payment's fate"),
+    (corrupt_multipart, "multipart payments settled other than all their parts together"),
 ])
 def test_each_check_reports_its_corruption(finished, corrupt, words):
     result, network = finished

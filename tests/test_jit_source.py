@@ -11,6 +11,7 @@ from fastsim.config import load_config
 from fastsim.engine import simulate
 from fastsim.invariants import violations
 from fastsim.network import Network
+from tests.jitcases import Ch, Graph, simulate_scenario
 
 CAP = 10**9
 RESERVE = CAP // 100
@@ -64,7 +65,7 @@ def test_source_jit_pays_single_part_what_needed_a_split(variant, mode, prefetch
     last = y + fee(y)  # M2 -> M1, paying M1's fee on M1 -> S
     first = last + fee(last)  # S -> M2, paying M2's fee
     assert p["succeeded"] and p["attempts"] == 1 and p["source_jit"] and p["jit_rescued"]
-    assert p["fee_msat"] == x0 - X
+    assert p["fee_msat"] == x0 - X + first - y  # the route's fees and its own circle's
     # circle out 0.1, 0.2, 0.3 reaches S; S nets and offers 60M; R at 0.5; fulfils back by 0.7
     assert p["completion_s"] == pytest.approx(0.7)
     assert res.state["balance_msat"].tolist() == [
@@ -142,3 +143,49 @@ def test_overpayment_makes_a_rebalance_affordable(ppm, outcome):
     assert j["budget_msat"] == fee(X) + extra and j["outcome"] == outcome
     assert (circle > fee(X)) and (circle <= fee(X) + X * 100 // 1_000_000)
     assert res.payments["succeeded"][0] == (outcome == "rebalanced")
+
+
+# --- found in review: what a node downstream of a netting earns, and a sender's own circles ---
+
+
+def test_a_node_after_a_netting_budgets_on_what_it_earns():
+    """N nets its circle with its offer to M, so the HTLC that reaches M carries x - y: M, short
+    towards R, must budget on its fee on the forward (the offer it replaced included), not on
+    x - y less x (a negative budget refused M's rebalance)."""
+    def diamond_then_r(n_short):
+        return Graph("SNMARB", (
+            Ch("S", "N", CAP // 2),
+            Ch("N", "M", RESERVE + (70_000_000 if n_short else 200_000_000)),
+            Ch("N", "A", CAP // 2), Ch("A", "M", RESERVE + 50_000_000),
+            Ch("M", "R", RESERVE + 70_000_000),  # M is 30M short towards R
+            Ch("M", "B", CAP // 2), Ch("B", "R", CAP // 2)))
+    config = {"jit.variant": "conditional", "jit.adoption": 1.0, "sender.max_attempts": 1}
+    budgets = {}
+    for n_short in (False, True):
+        res = simulate_scenario(diamond_then_r(n_short), [(0.0, "S", "R", X)], config, "event",
+                                adopters="NM")
+        rows = {r["node"]: r for r in res.jit_events.iter_rows(named=True)}
+        budgets[n_short] = rows[2]["budget_msat"]  # M's
+        assert res.payments["succeeded"][0] and rows[2]["outcome"] == "rebalanced"
+    assert budgets[True] == budgets[False] == fee(X)
+
+
+@pytest.mark.parametrize("variant, circles", [("conditional", 1), ("multi", 2)])
+def test_a_sender_counts_on_what_its_circles_can_bring(variant, circles):
+    """S holds 30M, 30M and 50M on its three channels: 100M fits no single one. Under conditional
+    S can send one circle, from its fullest other channel: nothing lets it reach 100M, so it finds
+    no route at all (it counted on no more than one circle could bring); under multi two circles
+    fill C's channel and the payment goes single-part."""
+    g = Graph("SABCR", (Ch("S", "A", RESERVE + 30_000_000), Ch("S", "B", RESERVE + 30_000_000),
+                        Ch("S", "C", RESERVE + 50_000_000), Ch("A", "R", CAP // 2),
+                        Ch("B", "R", CAP // 2), Ch("C", "R", CAP // 2)))
+    config = {"jit.variant": variant, "jit.adoption": 1.0, "jit.source": True,
+              "jit.budget": "none", "sender.max_attempts": 3}
+    res = simulate_scenario(g, [(0.0, "S", "R", X)], config, "event", adopters="S")
+    p = res.payments.row(0, named=True)
+    if variant == "conditional":
+        assert (p["succeeded"], p["failure_reason"], p["attempts"]) == (False, "no_route", 0)
+        assert res.jit_events.height == 0
+    else:
+        assert p["succeeded"] and p["source_jit"] and p["attempts"] == 1
+        assert res.jit_events["circles"].to_list() == [circles]

@@ -40,6 +40,7 @@ from fastsim.kernels.layout import (
     EV_FAIL,
     FAILED_PAYMENT,
     FIRST_PART,
+    JIT_MULTI,
     NO_DIRECTION,
     NO_MSAT,
     P_APRIORI,
@@ -48,7 +49,9 @@ from fastsim.kernels.layout import (
     P_COST,
     P_FINAL_CLTV,
     P_HALF_LIFE,
+    P_JIT_MAX_CIRCLES,
     P_JIT_MAX_HOPS,
+    P_JIT_VARIANT,
     P_LATENCY,
     P_JITTER,
     P_MAX_CLTV,
@@ -118,23 +121,47 @@ def fill_own(sender, topology, chan, max_htlcs, own_spendable, fill):
             own_spendable[e] = -1
 
 
+FEE_RESERVE_PER_MILLE = 10  # what a channel keeps back of its spendable for a circle's fees
+
+
 @njit
-def fill_sender_view(s, p, topology, chan, pays, max_htlcs, own):
+def fill_sender_view(s, p, topology, chan, pays, params, own):
     """Set the sender's own spendable balances as its search of payment p reads them. A sender
     that consolidates (source JIT) counts on a channel what it could bring there with conditional
-    circles: up to what the peer can send back on it, from its other channels less 1% for fees."""
-    fill_own(s, topology, chan, max_htlcs, own, np.True_)
+    circles: up to what the peer can send back on it, from its other channels (the fullest one
+    under ``conditional``, the ``jit.max_circles`` fullest under ``multi``), each less
+    FEE_RESERVE_PER_MILLE for the circle's fees."""
+    fill_own(s, topology, chan, params[P_MAX_HTLCS], own, np.True_)
     if not pays[23][p]:
         return
+    parts = np.int64(params[P_JIT_MAX_CIRCLES]) if params[P_JIT_VARIANT] == JIT_MULTI else np.int64(1)
     out_ptr, out_dir = topology[0], topology[1]
-    total = np.int64(0)
-    for k in range(out_ptr[s], out_ptr[s + 1]):
-        total += max(own[out_dir[k]], 0)
+    # the parts + 1 fullest channels, by (spendable, index) descending; one of them may be e itself
+    top_sum = np.int64(0)  # of the `parts` fullest
+    cut_value, cut_index = np.int64(-1), np.int64(-1)  # the (parts + 1)-th fullest
+    prev_value, prev_index = np.int64(1 << 62), np.int64(1 << 62)
+    for rank in range(parts + 1):
+        best_value, best_index = np.int64(-1), np.int64(-1)
+        for k in range(out_ptr[s], out_ptr[s + 1]):
+            v = max(own[out_dir[k]], 0)
+            if (v < prev_value or (v == prev_value and k < prev_index)) and (
+                    v > best_value or (v == best_value and k > best_index)):
+                best_value, best_index = v, np.int64(k)
+        if best_index < 0:
+            break
+        if rank < parts:
+            top_sum += best_value
+        else:
+            cut_value, cut_index = best_value, best_index
+        prev_value, prev_index = best_value, best_index
     for k in range(out_ptr[s], out_ptr[s + 1]):
         e = out_dir[k]
-        if own[e] >= 0:
-            others = (total - max(own[e], 0)) * 99 // 100
-            own[e] += min(max(spendable(chan, e ^ 1), 0), others)
+        if own[e] < 0:
+            continue
+        v = max(own[e], 0)
+        among_top = v > cut_value or (v == cut_value and k > cut_index)
+        others = top_sum - v + max(cut_value, 0) if among_top else top_sum
+        own[e] += min(max(spendable(chan, e ^ 1), 0), others * (1000 - FEE_RESERVE_PER_MILLE) // 1000)
 
 
 @njit
@@ -206,7 +233,7 @@ def sender_route(s, p, t, graph, topology, chan, pays, know, params, scratch, vi
     own = view[0]
     max_htlcs = params[P_MAX_HTLCS]
     amount, last_hop, budget = pays[2][p], pays[14][p], pays[15][p]
-    fill_sender_view(s, p, topology, chan, pays, max_htlcs, own)
+    fill_sender_view(s, p, topology, chan, pays, params, own)
     if released_dir >= 0:
         balance, inflight, inflight_count, reserve = chan
         if topology[5][released_dir] and inflight_count[released_dir] - 1 < max_htlcs:
@@ -312,7 +339,7 @@ def own_usable_mask(s, p, topology, chan, pays, params, own):
     """usable_mask of sender s's balances now over workload payment p's range (its amount up to
     its fee budget), using ``own`` as scratch."""
     amount = pays[2][p]
-    fill_sender_view(s, p, topology, chan, pays, params[P_MAX_HTLCS], own)
+    fill_sender_view(s, p, topology, chan, pays, params, own)
     mask = usable_mask(s, topology, own, amount, amount + pays[15][p])
     fill_own(s, topology, chan, params[P_MAX_HTLCS], own, np.False_)
     return mask
@@ -378,8 +405,9 @@ def register_retry(p, a, hop, t_first, pays, attempts, params, retry, counters):
     (retry_slot, slot_attempt, slot_time, slot_delivered, slot_version, slot_status, slot_n_hops,
      slot_direction, slot_amount, slot_cltv, free_slots, pending) = retry
     if (counters[C_FREE_SLOTS] == 0 or retry_slot[p] >= 0 or attempts_made[p] >= max_attempts[p]
-            or pays[12][p] == PAY_PART):
-        # a part's retry is rarely the one foreseen: its siblings move the sender's state meanwhile
+            or pays[12][p] == PAY_PART or pays[23][p]):
+        # a part's retry is rarely the one foreseen (its siblings move the sender's state), and a
+        # consolidating sender's first HTLC carried less than its route's first hop (a netting)
         return
     # the failure travels back hop by hop, as the fail events will schedule it
     t_retry = t_first

@@ -98,12 +98,15 @@ def _has_room(pays, attempts, routes, know, htlcs, heap, counters, params, jit):
     attempt, its route, its first HTLC and heap entry, plus a forward, two records, a decision,
     and the heap entries of a resolution or a receiver's claim (one per funding HTLC)."""
     hops = max(params[P_MAX_HOPS], params[P_JIT_MAX_HOPS]) + 1
-    burst = np.int64(params[P_MPP_MAX_PARTS] + params[P_JIT_MAX_CIRCLES]) + 2
+    parts, circles = np.int64(params[P_MPP_MAX_PARTS]), np.int64(params[P_JIT_MAX_CIRCLES])
+    burst = parts + circles + 2
+    # a claim settles every part and what came with each through a netting
+    funders = (parts + 1) * (circles + 1)
     return not (counters[C_HTLCS] + burst > htlcs[0].shape[0]
                 or counters[C_ROUTE] + burst * hops > routes[0].shape[0]
                 or counters[C_ATTEMPTS] + burst > attempts[0].shape[0]
                 or counters[C_KNOW] + 2 > know[1].shape[0]
-                or counters[C_HEAP] + 2 * burst + 4 > heap[0].shape[0]
+                or counters[C_HEAP] + 2 * burst + funders + 4 > heap[0].shape[0]
                 or counters[C_PAYMENTS] + burst > pays[0].shape[0]
                 or counters[C_JIT] + 1 > jit[0].shape[0])
 

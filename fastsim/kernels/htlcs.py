@@ -9,7 +9,8 @@ may fund one outgoing HTLC or one payment, and re-association moves a whole list
 
 Netting (conditional JIT): when N's offer of ``x`` to M and M's offer of ``y`` to N are replaced by
 one offer of ``x - y``, the new HTLC's ``nets`` names the first netted one (state NETTED; several
-are chained by their ``next_in``, free once netted). The incoming HTLCs that funded a netted HTLC at
+are chained by their ``next_in``: an offer N holds until it nets funds nothing at N, so that link
+is free, both while N holds it and once netted). The incoming HTLCs that funded a netted HTLC at
 M stay in its list until the replacing HTLC reaches M, and then join in funding what it funds.
 """
 

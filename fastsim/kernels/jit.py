@@ -36,7 +36,7 @@ Each decision is a row of the JIT table (``layout.JIT_FIELDS``); its circles are
 import numpy as np
 
 from fastsim.kernels._jit import njit
-from fastsim.kernels.attempts import fill_own, offer_first, start_attempt
+from fastsim.kernels.attempts import FEE_RESERVE_PER_MILLE, fill_own, offer_first, start_attempt
 from fastsim.kernels.forwarding import fail_back, next_hop, offer_next
 from fastsim.kernels.htlcs import NETTED
 from fastsim.kernels.knowledge import record_failure
@@ -94,7 +94,6 @@ EARNINGS_FREE_MSAT = 10_000
 EARNINGS_SHARE = 0.25
 EARNINGS_MAX_PER_REBALANCE = 0.005
 EARNINGS_MIN_PER_REBALANCE_MSAT = 5_000
-FEE_RESERVE_PER_MILLE = 10  # multi: what each channel keeps back of its spendable for its circle's fees
 
 
 @njit
@@ -291,8 +290,14 @@ def on_shortfall(h, direction, x, t, graph, topology, chan, node_version, pays, 
             or pays[13][p] > params[P_JIT_MAX_DEPTH]):
         return False
     j = _decision(node, p, a, h, direction, x, t, pays, chan, counters, params, jit, jit_state)
+    # what N earns on the forward: h's amount, with the offers a netting upstream took off it
+    fee_msat = htlcs[7][h] - x
+    g = htlcs[14][h]
+    while g != -1:
+        fee_msat += htlcs[7][g]
+        g = htlcs[13][g]
     return jit[11][j] == OUT_PENDING and _launch(
-        j, h, x, htlcs[7][h] - x, t, graph, topology, chan, node_version, pays, attempts, routes,
+        j, h, x, fee_msat, t, graph, topology, chan, node_version, pays, attempts, routes,
         know, htlcs, heap, counters, params, scratch, view, prefetch, retry, potentials, jit,
         jit_state)
 
