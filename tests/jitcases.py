@@ -168,3 +168,11 @@ def simulate_scenario(g: Graph, rows: list[tuple], config: dict, mode: str, *, a
 
 def per_node(g: Graph, values: dict[str, int]) -> list[int]:
     return [values.get(n, 0) for n in g.nodes]
+
+
+def assert_same_results(ahead, live) -> None:
+    """A run with routes computed ahead and the same run searching every route live
+    (prefetch_routes=False) give identical tables."""
+    assert live.timings["prefetched_routes_used"] == 0
+    for table in ("payments", "htlcs", "jit_events", "nodes", "channels"):
+        assert getattr(ahead, table).equals(getattr(live, table)), table
