@@ -228,7 +228,7 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
                                     counters, params, scratch, view, prefetch, retry, potentials,
                                     jit, jit_state)
             elif touched < 0 and kind_of[p] == PAY_CIRCLE:
-                on_circle_end(p, False, t, topology, chan, node_version, pays, attempts, routes,
+                on_circle_end(p, np.False_, t, topology, chan, node_version, pays, attempts, routes,
                               know, htlcs, heap, counters, params, retry, jit, jit_state)
         elif kind == EV_ARRIVE:
             h = obj
@@ -277,7 +277,7 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
                 register_retry(p, a, np.int64(h_hop[h]), t, pays, attempts, params, retry, counters)
             kind = EV_SETTLE if settled else EV_FAIL
             e = h_direction[h]
-            resolve(chan, topology, node_version, e, h_amount[h], settled)
+            resolve(chan, topology, node_version, np.int64(e), h_amount[h], settled)
             touched = e
             h_state[h] = SETTLED if settled else FAILED
             h_t_resolved[h] = t
@@ -298,13 +298,13 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
                     if kind_of[p] == PAY_PART:
                         mpp.on_part_settled(p, t, pays)
                     elif kind_of[p] == PAY_CIRCLE:
-                        on_circle_end(p, True, t, topology, chan, node_version, pays, attempts,
+                        on_circle_end(p, np.True_, t, topology, chan, node_version, pays, attempts,
                                       routes, know, htlcs, heap, counters, params, retry, jit,
                                       jit_state)
                 else:
                     last_reason[p] = att_fail_reason[a]
                     if att_fail_dir[a] >= 0:  # else a refusal that told the sender nothing
-                        record_failure(know, counters, s, att_fail_dir[a],
+                        record_failure(know, counters, np.int64(s), np.int64(att_fail_dir[a]),
                                        learned_amount(att_fail_reason[a], att_fail_amt[a]), t,
                                        pays[22][p], node_version)
                     if retry_slot[p] >= 0:

@@ -162,8 +162,8 @@ def _end(j, outcome, t, jit, pays):
 def _new_circle(c, node, amount, last_hop, first_hop, budget, depth, hash_of, j, t, deadline,
                 max_circles, pays, retry):
     """Payment ``c``: N's circle to itself over the fixed last hop."""
-    new_payment(pays, retry, c, node, node, amount, t, PAY_CIRCLE, budget, max_circles, deadline,
-                hash_of)
+    new_payment(pays, retry, c, np.int64(node), np.int64(node), np.int64(amount), t, PAY_CIRCLE,
+                np.int64(budget), np.int64(max_circles), deadline, np.int64(hash_of))
     pays[13][c] = depth
     pays[14][c] = last_hop
     pays[18][c] = j
@@ -226,7 +226,7 @@ def _launch(j, held, x, fee_msat, t, graph, topology, chan, node_version, pays, 
             jit_state):
     """Decision ``j`` sends its circles for the forward of ``x`` it holds (``held``: the incoming
     HTLC, or SOURCE_HOLD); ``fee_msat`` is what the forward earns it. Returns whether it holds."""
-    node, p, direction, shortfall = jit[1][j], jit[2][j], jit[5][j], jit[6][j]
+    node, p, direction, shortfall = np.int64(jit[1][j]), np.int64(jit[2][j]), jit[5][j], jit[6][j]
     variant = np.int64(params[P_JIT_VARIANT])
     y = rebalance_amount(np.int64(params[P_JIT_AMOUNT]), shortfall, x, chan, topology, direction)
     conditional = variant == JIT_CONDITIONAL or variant == JIT_MULTI
@@ -340,8 +340,8 @@ def _give_up(j, outcome, t, pays, attempts, routes, know, htlcs, heap, counters,
     """N stops waiting for decision ``j``: it fails the held HTLC back as a liquidity failure, and
     the circle offers it holds (the circles then fail back, and N pays nothing for them)."""
     _end(j, outcome, t, jit, pays)
-    h = jit[9][j]
-    p = jit[2][j]
+    h = np.int64(jit[9][j])
+    p = np.int64(jit[2][j])
     pays[20][p] = -1
     if h == SOURCE_HOLD:
         _source_fails(p, np.int64(jit[3][j]), t, pays, attempts, routes, know, heap, counters,
@@ -354,7 +354,7 @@ def _give_up(j, outcome, t, pays, attempts, routes, know, htlcs, heap, counters,
     while g != -1:
         nxt = htlcs[13][g]
         htlcs[13][g] = -1
-        fail_back(g, NO_DIRECTION, np.int64(0), REASON_NONE, t, pays, attempts, htlcs, heap,
+        fail_back(np.int64(g), NO_DIRECTION, np.int64(0), REASON_NONE, t, pays, attempts, htlcs, heap,
                   counters, params, retry)
         g = nxt
     jit[18][j] = -1
@@ -366,7 +366,7 @@ def on_circle_end(c, succeeded, t, topology, chan, node_version, pays, attempts,
     """Circle payment ``c`` settled or gave up. Under ``rebalance`` N then forwards the HTLC it
     holds or fails it back; under the conditional variants a circle settles only with the payment,
     after the netting, and one that gives up before fails the decision."""
-    j = pays[18][c]
+    j = np.int64(pays[18][c])
     direction = jit[5][j]
     jit_state[2][direction] -= 1
     if succeeded:
@@ -377,7 +377,7 @@ def on_circle_end(c, succeeded, t, topology, chan, node_version, pays, attempts,
         _give_up(j, OUT_CIRCLES_FAILED, t, pays, attempts, routes, know, htlcs, heap, counters,
                  node_version, params, retry, jit)
         return
-    h = jit[9][j]
+    h = np.int64(jit[9][j])
     pays[20][jit[2][j]] = -1
     e2, x, cltv = next_hop(h, htlcs, attempts, routes)
     _end(j, OUT_REBALANCED, t, jit, pays)
@@ -397,9 +397,9 @@ def on_circle_offer(g, c, t, topology, chan, node_version, pays, attempts, route
                     heap, counters, params, retry, jit):
     """The last HTLC ``g`` of conditional circle ``c`` (M's offer of y to N) reached N. N holds it
     until every circle of the decision has; then it nets them all with its offer to M."""
-    j = pays[18][c]
+    j = np.int64(pays[18][c])
     if jit[11][j] != OUT_PENDING:  # N stopped waiting: it declines M's offer
-        fail_back(g, NO_DIRECTION, np.int64(0), REASON_NONE, t, pays, attempts, htlcs, heap,
+        fail_back(np.int64(g), NO_DIRECTION, np.int64(0), REASON_NONE, t, pays, attempts, htlcs, heap,
                   counters, params, retry)
         return
     htlcs[13][g] = jit[18][j]
@@ -407,7 +407,7 @@ def on_circle_offer(g, c, t, topology, chan, node_version, pays, attempts, route
     jit[17][j] += 1
     if jit[17][j] < jit[16][j]:
         return
-    h, p, a = jit[9][j], jit[2][j], np.int64(jit[3][j])
+    h, p, a = np.int64(jit[9][j]), np.int64(jit[2][j]), np.int64(jit[3][j])
     if h == SOURCE_HOLD:
         e2, x = routes[0][attempts[2][a]], routes[1][attempts[2][a]]
     else:
@@ -426,7 +426,7 @@ def on_circle_offer(g, c, t, topology, chan, node_version, pays, attempts, route
     # one channel update on N <-> M: M's offers are withdrawn, N offers x - y instead of x
     g = jit[18][j]
     while g != -1:
-        resolve(chan, topology, node_version, htlcs[6][g], htlcs[7][g], False)
+        resolve(chan, topology, node_version, np.int64(htlcs[6][g]), htlcs[7][g], np.False_)
         htlcs[5][g] = NETTED
         htlcs[10][g] = t
         g = htlcs[13][g]

@@ -49,8 +49,8 @@ def _new_part(q, amount, budget, max_attempts, t, pays, counters, retry):
     """A new part of multipart payment ``q``; returns its payment id."""
     c = counters[C_PAYMENTS]
     counters[C_PAYMENTS] += 1
-    new_payment(pays, retry, c, pays[0][q], pays[1][q], amount, t, PAY_PART, budget, max_attempts,
-                pays[17][q], q)
+    new_payment(pays, retry, c, np.int64(pays[0][q]), np.int64(pays[1][q]), np.int64(amount), t,
+                PAY_PART, np.int64(budget), np.int64(max_attempts), pays[17][q], np.int64(q))
     pays[24][c] = q
     pays[25][q] += 1
     pays[26][q] += 1
@@ -85,7 +85,7 @@ def _launch(first, t, graph, topology, chan, node_version, pays, attempts, route
     c = first
     while c < counters[C_PAYMENTS]:
         if pays[12][c] == PAY_PART and pays[4][c] == PENDING and pays[6][c] == 0:
-            q = pays[24][c]
+            q = np.int64(pays[24][c])
             if pays[4][q] != PENDING:  # an earlier part ended the payment: this one is not sent
                 finish(pays, c, FAILED_PAYMENT, np.int64(pays[5][q]), t)
                 pays[26][q] -= 1
@@ -108,7 +108,7 @@ def start(q, t, graph, topology, chan, node_version, pays, attempts, routes, kno
     for i in range(n):
         share = amount // n + (1 if i < amount % n else 0)
         fees = budget - given_budget if i == n - 1 else budget * share // amount
-        _new_part(q, share, fees, pays[16][q], t, pays, counters, retry)
+        _new_part(q, share, fees, np.int64(pays[16][q]), t, pays, counters, retry)
         given += share
         given_budget += fees
     _launch(first, t, graph, topology, chan, node_version, pays, attempts, routes, know, htlcs,
@@ -117,7 +117,7 @@ def start(q, t, graph, topology, chan, node_version, pays, attempts, routes, kno
 
 @njit
 def _can_halve(c, pays, params):
-    q = pays[24][c]
+    q = np.int64(pays[24][c])
     return (pays[2][c] > params[P_MPP_MIN_PART] and pays[25][q] + 2 <= params[P_MPP_MAX_PARTS]
             and pays[4][q] == PENDING)
 
@@ -126,7 +126,7 @@ def _can_halve(c, pays, params):
 def part_ended(c, t, pays, counters, params, retry):
     """Part ``c`` failed for good (no route, or out of attempts or time): halved when it may be,
     else the payment fails with its reason. The halves are started by the caller (_launch)."""
-    q = pays[24][c]
+    q = np.int64(pays[24][c])
     pays[26][q] -= 1
     if _can_halve(c, pays, params) and pays[5][c] != REASON_MPP_TIMEOUT and t < pays[17][q]:
         _halve(c, t, pays, counters, retry)
@@ -138,7 +138,7 @@ def part_ended(c, t, pays, counters, params, retry):
 def _halve(c, t, pays, counters, retry):
     """Two parts for the amount and budget of part ``c``, with the attempts it had left (at least
     one each), as Core Lightning's split payments inherit their parent's retries."""
-    q = pays[24][c]
+    q = np.int64(pays[24][c])
     amount, budget = pays[2][c], pays[15][c]
     half = amount // 2
     fees = budget * half // amount
@@ -152,7 +152,7 @@ def on_attempt(c, t, graph, topology, chan, node_version, pays, attempts, routes
                counters, params, scratch, view, prefetch, retry, potentials):
     """Part ``c`` is due to try again: once its payment has ended it stops; else it retries the
     same amount, and when that ends it (out of attempts or time, or no route) it is halved."""
-    q = pays[24][c]
+    q = np.int64(pays[24][c])
     timed_out = pays[11][c] == REASON_MPP_TIMEOUT
     if pays[4][q] != PENDING or timed_out:
         take_slot(c, pays[0][c], t, node_version, retry, counters)  # what was computed ahead goes unused
@@ -205,7 +205,7 @@ def on_timeout(q, t, pays, attempts, htlcs, heap, counters, params):
 @njit
 def on_part_settled(c, t, pays):
     """Part ``c`` settled at the sender; the payment succeeds with its last released part."""
-    q = pays[24][c]
+    q = np.int64(pays[24][c])
     pays[26][q] -= 1
     pays[29][q] -= 1
     pays[7][q] += pays[7][c]

@@ -235,7 +235,7 @@ def _bound_step(source, amount_msat, graph, own_spendable, fail_amt, cost_model,
             continue
         bound_mark[v] = 1
         bound[v] = new_bound
-        size = heap_push(keys, ties, vals, size, new_bound, v, v)
+        size = heap_push(keys, ties, vals, size, new_bound, np.int64(v), np.int64(v))
     while size > 0 and bound_mark[vals[0]] == 2:
         size = heap_pop(keys, ties, vals, size)
     return size, n_touched, fwd_ptr[u + 1] - fwd_ptr[u]
@@ -420,7 +420,8 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
             hops[v] = hops[u] + 1
             cltv[v] = new_cltv
             next_dir[v] = e
-            size = heap_push(heap_keys, heap_ties, heap_vals, size, new_dist + lower, v, v)
+            size = heap_push(heap_keys, heap_ties, heap_vals, size, new_dist + lower, np.int64(v),
+                             np.int64(v))
 
     n_hops = 0
     if found:
