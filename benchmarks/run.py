@@ -226,12 +226,12 @@ STRATEGIES = {
 }
 
 
-def bench_strategies(*, payments: int, repeats: int, overrides: dict) -> dict:
+def bench_strategies(*, payments: int, repeats: int, overrides: dict, names: list[str]) -> dict:
     """The end-to-end run with each strategy (JIT-routing at adoption 0.5, multipart payments) and
     without, one after the other in every repeat, so that all are compared at the same machine
     speed; each strategy's payments/s also as a share of the run without."""
-    codes = {name: _run_code(payments, {**overrides, **extra}) for name, extra in STRATEGIES.items()}
-    runs: dict[str, list] = {name: [] for name in STRATEGIES}
+    codes = {name: _run_code(payments, {**overrides, **STRATEGIES[name]}) for name in names}
+    runs: dict[str, list] = {name: [] for name in names}
     for _ in range(repeats):
         for name, code in codes.items():
             runs[name].append(_measure_run(code, None))
@@ -353,12 +353,18 @@ def main() -> None:
                         help="config override for the end-to-end run, e.g. sender.cost_model=lnd")
     parser.add_argument("--against", metavar="GIT_REV", default=None,
                         help="also run and start the code of this revision, interleaved with ours")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES),
+                        help=f"comma-separated, of: {', '.join(STRATEGIES)} (none is always run)")
     args = parser.parse_args()
     overrides = _overrides(parser, args.set)
     only = set(args.only.split(","))
     if only - set(BENCHMARKS):
         parser.error(f"--only: unknown {', '.join(sorted(only - set(BENCHMARKS)))}; "
                      f"expected some of {', '.join(BENCHMARKS)}")
+    strategies = ["none"] + [s for s in args.strategies.split(",") if s != "none"]
+    if set(strategies) - set(STRATEGIES):
+        parser.error(f"--strategies: unknown {', '.join(sorted(set(strategies) - set(STRATEGIES)))}; "
+                     f"expected some of {', '.join(STRATEGIES)}")
     repeats = 1 if args.quick else 3
     if not SNAPSHOT.is_file():
         sys.exit(f"the 2026 snapshot is needed at {SNAPSHOT}")
@@ -389,7 +395,8 @@ def main() -> None:
         print(json.dumps({"run_baseline": report["run_baseline"]}, indent=1), flush=True)
     if "strategies" in only:
         report["strategies"] = bench_strategies(payments=20_000 if args.quick else 100_000,
-                                                repeats=repeats, overrides=overrides)
+                                                repeats=repeats, overrides=overrides,
+                                                names=strategies)
         print(json.dumps({"strategies": {k: v["payments_per_s_median"] if isinstance(v, dict) else v
                                          for k, v in report["strategies"].items()}}, indent=1),
               flush=True)

@@ -15,7 +15,7 @@ from fastsim import invariants
 from fastsim.errors import InputError
 from fastsim.kernels import events as ev
 from fastsim.kernels import layout as lay
-from fastsim.kernels.attempts import compute_ahead
+from fastsim.kernels.attempts import compute_ahead, compute_ahead_serial
 from fastsim.kernels.htlcs import HTLC_FIELDS, KIND_NAMES, STATE_NAMES, empty_htlc_table
 from fastsim.kernels.routing import (
     COST_MODELS,
@@ -280,6 +280,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
     block_scratch = tuple(np.stack([a] * blocks) for a in make_scratch(n, m2))
     block_view = tuple(np.stack([a] * blocks) for a in _view(m2))
     claimed = np.zeros(1, np.int64)  # how far the blocks of a parallel kernel got in its items
+    ahead = compute_ahead if blocks > 1 else compute_ahead_serial
     width = PREFETCH_WINDOW if prefetch_routes else 1
     hop_cap = max(int(config.engine.max_hops), int(config.jit.max_circle_hops)) + 1
     prefetch = (np.zeros(3, np.int64), np.full(width, -1, np.int64), np.zeros(width, np.int64),
@@ -330,9 +331,9 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                     first = int(counters[lay.C_NEXT_PAYMENT])
                     prefetch[0][:2] = first, min(first + width, k)
                     prefetched += int(prefetch[0][1] - first)
-                compute_ahead(graph, topology, *state[:3], state[3], state[4], state[5], params,
-                              block_scratch, block_view, claimed, prefetch,
-                              _ordered(retry, lay.RETRY_FIELDS), counters, first_routes, potentials)
+                ahead(graph, topology, *state[:3], state[3], state[4], state[5], params,
+                      block_scratch, block_view, claimed, prefetch,
+                      _ordered(retry, lay.RETRY_FIELDS), counters, first_routes, potentials)
                 if not first_routes:
                     continue
             if status == lay.STATUS_INVARIANT:

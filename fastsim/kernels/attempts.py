@@ -546,11 +546,10 @@ def offer_first(p, a, amount_msat, t, topology, chan, node_version, pays, attemp
     return h
 
 
-@njit(parallel=True)
-def compute_ahead(graph, topology, chan, node_version, pays, attempts, routes, know, params,
+def _compute_ahead(graph, topology, chan, node_version, pays, attempts, routes, know, params,
                   block_scratch, block_view, claimed, prefetch, retry, counters, first_routes,
                   potentials):
-    """Compute, in parallel, the routes of the pending retries and, with ``first_routes``, the
+    """Compute (in parallel when on several threads) the routes of the pending retries and, with ``first_routes``, the
     first routes of the payments in the prefetch window.
 
     Each route is computed as its sender would compute it then, on the sender's state now, and
@@ -618,3 +617,10 @@ def compute_ahead(graph, topology, chan, node_version, pays, attempts, routes, k
                                  if status == ROUTE_OK else -1)
     counters[C_SPECULATED] += n_retries
     counters[C_PENDING_SLOTS] = 0
+
+
+# One source, two kernels: the parallel one is compiled only when a run uses more than one thread;
+# on one thread the plain loop runs the same items in the same order (and compiles in a fraction
+# of the parallel kernel's time, its callees being those the event loop compiled already).
+compute_ahead = njit(parallel=True)(_compute_ahead)
+compute_ahead_serial = njit(_compute_ahead)
