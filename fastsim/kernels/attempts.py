@@ -131,7 +131,7 @@ def fill_sender_view(s, p, topology, chan, pays, params, own):
     circles: up to what the peer can send back on it, from its other channels (the fullest one
     under ``conditional``, the ``jit.max_circles`` fullest under ``multi``), each less
     FEE_RESERVE_PER_MILLE for the circle's fees."""
-    fill_own(s, topology, chan, params[P_MAX_HTLCS], own, np.True_)
+    fill_own(np.int64(s), topology, chan, params[P_MAX_HTLCS], own, np.True_)
     if not pays[23][p]:
         return
     parts = np.int64(params[P_JIT_MAX_CIRCLES]) if params[P_JIT_VARIANT] == JIT_MULTI else np.int64(1)
@@ -259,7 +259,7 @@ def sender_route(s, p, t, graph, topology, chan, pays, know, params, scratch, vi
         first_hop = pays[21][p]
         if first_hop >= 0:  # one of a multi circle's parts: its channel is fixed
             keep = own[first_hop]
-            fill_own(s, topology, chan, max_htlcs, own, np.False_)
+            fill_own(np.int64(s), topology, chan, max_htlcs, own, np.False_)
             own[first_hop] = keep
         route_ok = (topology[5][last_hop] and topology[6][last_hop] <= amount <= topology[7][last_hop]
                     and chan[2][last_hop] < max_htlcs and spendable(chan, last_hop) >= amount)
@@ -292,7 +292,7 @@ def sender_route(s, p, t, graph, topology, chan, pays, know, params, scratch, vi
         route[2][n_hops] = params[P_FINAL_CLTV]
         n_hops += 1
     forget(view, n_known)
-    fill_own(s, topology, chan, max_htlcs, own, np.False_)
+    fill_own(np.int64(s), topology, chan, max_htlcs, own, np.False_)
     return n_hops, status
 
 
@@ -341,7 +341,7 @@ def own_usable_mask(s, p, topology, chan, pays, params, own):
     amount = pays[2][p]
     fill_sender_view(s, p, topology, chan, pays, params, own)
     mask = usable_mask(s, topology, own, amount, amount + pays[15][p])
-    fill_own(s, topology, chan, params[P_MAX_HTLCS], own, np.False_)
+    fill_own(np.int64(s), topology, chan, params[P_MAX_HTLCS], own, np.False_)
     return mask
 
 

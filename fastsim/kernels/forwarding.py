@@ -74,7 +74,7 @@ def offer_next(h, amount_msat, t, topology, chan, node_version, pays, attempts, 
                      np.int64(h_kind[h]), e2, amount_msat, cltv2, t)
     counters[C_HTLCS] += 1
     lock(chan, topology, node_version, e2, amount_msat)
-    associate(htlcs[11], htlcs[12], htlcs[13], pays[10], h, h2)
+    associate(htlcs[11], htlcs[12], htlcs[13], pays[10], np.int64(h), h2)
     _join_netted(h, h2, htlcs, pays)
     schedule(heap, counters, t + message_latency(h2, EV_ARRIVE, htlcs, attempts, params), EV_ARRIVE, h2)
     return h2
@@ -110,7 +110,7 @@ def fail_back(h, direction, amount_msat, reason, t, pays, attempts, htlcs, heap,
 def deliver(h, q, htlcs, pays):
     """The receiver takes ``h`` (and what came with it through a netting) as funding payment ``q``."""
     ref = payment_ref(q)
-    associate(htlcs[11], htlcs[12], htlcs[13], pays[10], h, ref)
+    associate(htlcs[11], htlcs[12], htlcs[13], pays[10], np.int64(h), ref)
     _join_netted(h, ref, htlcs, pays)
 
 

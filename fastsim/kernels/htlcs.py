@@ -114,7 +114,7 @@ def reassociate(funds, first_in, next_in, pay_first_in, h_out, target):
     h = first_in[h_out]
     while h != UNASSOCIATED:
         nxt = next_in[h]
-        associate(funds, first_in, next_in, pay_first_in, h, target)
+        associate(funds, first_in, next_in, pay_first_in, np.int64(h), target)
         moved += 1
         h = nxt
     first_in[h_out] = UNASSOCIATED

@@ -329,7 +329,7 @@ def _source_fails(p, a, t, pays, attempts, routes, know, heap, counters, node_ve
     start = attempts[2][a]
     attempts[7][a] = REASON_LIQUIDITY
     pays[11][p] = REASON_LIQUIDITY
-    record_failure(know, counters, pays[0][p], routes[0][start], routes[1][start], t, pays[22][p],
+    record_failure(know, counters, np.int64(pays[0][p]), routes[0][start], routes[1][start], t, pays[22][p],
                    node_version)
     schedule(heap, counters, t, EV_ATTEMPT, p)
 

@@ -311,7 +311,7 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
         bound_mark[source] = 1
         bound_touched[0] = source
         n_bound_touched = np.int64(1)  # not a literal: see UNLIMITED
-        bound_size = heap_push(bound_keys, bound_ties, bound_vals, EMPTY, 0.0, source, source)
+        bound_size = heap_push(bound_keys, bound_ties, bound_vals, EMPTY, 0.0, np.int64(source), np.int64(source))
         radius = 0.0
     bound_scans = 0
     scans = 0
@@ -326,7 +326,7 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
     mark[target] = 1
     touched[n_touched] = target
     n_touched += 1
-    size = heap_push(heap_keys, heap_ties, heap_vals, EMPTY, 0.0, target, target)
+    size = heap_push(heap_keys, heap_ties, heap_vals, EMPTY, 0.0, np.int64(target), np.int64(target))
     pruned = False
     found = False
     while size > 0:
@@ -349,7 +349,7 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
         current = dist[u] + _lower_bound(u, bound, bound_mark, radius)
         if current > key:
             if current < np.inf:
-                size = heap_push(heap_keys, heap_ties, heap_vals, size, current, u, u)
+                size = heap_push(heap_keys, heap_ties, heap_vals, size, current, np.int64(u), np.int64(u))
             continue
         mark[u] = 2
         if u == source:
