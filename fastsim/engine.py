@@ -511,7 +511,8 @@ def _tables(network: Network, workload: pl.DataFrame, st: dict, variant: str) ->
         "jit_events": events_per_payment, "jit_rescued": rescued & succeeded,
         "source_jit": np.isin(np.arange(k), source_of),
         "parts": np.where(st["kind"][:k] == lay.PAY_MPP, st["parts"][:k], 1).astype(np.int16),
-        "parts_failed": failed_parts, "t_last_part_s": st["t_last_part_s"][:k],
+        "parts_failed": failed_parts,
+        "t_last_part_s": pl.Series(st["t_last_part_s"][:k]).fill_nan(None),
     })
     earned, rebalance_fees = st["fees_earned_msat"], st["rebalance_fees_msat"]
     nodes = pl.DataFrame({
