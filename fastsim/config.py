@@ -111,6 +111,9 @@ class EngineConfig:
     threads: int = key(1, "threads computing routes ahead; 0: every core Numba may use "
                        "(NUMBA_NUM_THREADS). One by default: on a busy machine a second thread "
                        "slowed runs 2-3x, and sweeps run one process per core", low=0, high=1024)
+    timeline_points: int = key(50, "rows of timeline.parquet (success so far and the network's "
+                               "imbalance over simulated time) between the first and the last; "
+                               "0: none", low=0, high=100_000)
 
 
 @dataclass(frozen=True)

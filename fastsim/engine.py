@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ import polars as pl
 
 from fastsim import invariants
 from fastsim.errors import InputError
+from fastsim.imbalance import network_imbalance
 from fastsim.kernels import events as ev
 from fastsim.kernels import layout as lay
 from fastsim.kernels.attempts import compute_ahead, compute_ahead_serial
@@ -49,8 +51,38 @@ class SimulationResult:
     summary: pl.DataFrame
     htlcs: pl.DataFrame
     jit_events: pl.DataFrame
+    timeline: pl.DataFrame = field(default_factory=lambda: _Timeline.table([]))
     timings: dict = field(default_factory=dict)
     state: dict = field(default_factory=dict)
+
+
+class _Timeline:
+    """The run over simulated time (timeline.parquet): a row at the start, at the first return of
+    the event loop after each of ``points`` equal steps through the workload's arrivals, and at the
+    end, each stamped with the clock of that moment."""
+
+    def __init__(self, network: Network, capacity: np.ndarray, span_s: float, points: int):
+        self.network, self.capacity = network, capacity
+        self.every = span_s / points if points > 0 and span_s > 0 else math.inf
+        self.points = points
+        self.next_s = 0.0
+        self.rows: list[tuple] = []
+
+    def sample(self, t: float, status: np.ndarray, balance: np.ndarray, *, last: bool = False) -> None:
+        if self.points == 0 or (t < self.next_s and not last):
+            return
+        self.next_s = t + self.every
+        done = int(np.count_nonzero(status != lay.PENDING))
+        succeeded = int(np.count_nonzero(status == lay.SUCCEEDED))
+        self.rows.append((t, done, succeeded, succeeded / done if done else None,
+                          network_imbalance(balance, self.capacity, self.network.dir_src,
+                                            self.network.n_nodes)))
+
+    @staticmethod
+    def table(rows: list[tuple]) -> pl.DataFrame:
+        return pl.DataFrame(rows, orient="row", schema={
+            "t_s": pl.Float64, "payments_done": pl.Int64, "succeeded": pl.Int64,
+            "success_rate": pl.Float64, "imbalance": pl.Float64})
 
 
 def graph_arrays(network: Network) -> tuple:
@@ -313,6 +345,9 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
     potentials = _ordered(potentials, lay.POTENTIAL_FIELDS)
     t_setup = time.perf_counter()
 
+    timeline = _Timeline(network, capacity, float(arrival.max(initial=0.0)),
+                         config.engine.timeline_points)
+    timeline.sample(0.0, pays["status"][:k], chan["balance_msat"])
     with _numba_threads(blocks):
         while True:
             state = (_ordered(chan, lay.CHANNEL_FIELDS), node_version, _ordered(pays, lay.PAYMENT_FIELDS),
@@ -323,6 +358,8 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                 _ordered(heap, lay.HEAP_FIELDS), _ordered(nodes, lay.NODE_FIELDS), counters, params,
                 scratch, view, prefetch, _ordered(retry, lay.RETRY_FIELDS), potentials,
                 _ordered(jit, lay.JIT_FIELDS), _ordered(jit_state, lay.JIT_STATE_FIELDS), CHUNK_EVENTS)
+            timeline.sample(float(heap["clock"][0]), pays["status"][:k], chan["balance_msat"],
+                            last=status == lay.STATUS_DONE)
             if status == lay.STATUS_DONE:
                 break
             if status in (lay.STATUS_PREFETCH, lay.STATUS_SPECULATE):
@@ -367,6 +404,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
              "jit_table": {name: a[: int(counters[lay.C_JIT])] for name, a in jit.items()},
              "events": int(counters[lay.C_EVENTS])}
     result = _tables(network, workload, state, config.jit.variant)
+    result.timeline = timeline.table(timeline.rows)
     result.timings = {"setup_s": t_setup - t0, "simulate_s": t_run - t_setup,
                       "collect_s": time.perf_counter() - t_run, "events": state["events"],
                       "route_searches": int(counters[lay.C_SEARCHES]),

@@ -16,7 +16,7 @@ from fastsim.staging import check_folder_target, staged_folder
 if TYPE_CHECKING:  # the engine and its kernels are not needed to write a result
     from fastsim.engine import SimulationResult
 
-TABLES = ("payments", "nodes", "channels", "summary", "jit_events")
+TABLES = ("payments", "nodes", "channels", "summary", "jit_events", "timeline")
 PART = ".part"
 #: every file a result folder may hold; a folder holding anything else is never replaced
 RESULT_FILES = (*(f"{name}.parquet" for name in TABLES), "htlcs.parquet", "run.json")

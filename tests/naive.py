@@ -207,3 +207,16 @@ def known_failures(records, node, payment, now, *, deadline, half_life, remember
             continue
         fail_age[e] = min(fail_age[e], age)
     return fail_amt, fwd_fail_amt, fail_age
+
+
+def network_imbalance(balance, capacity, dir_src, n_nodes):
+    """The twin of fastsim.imbalance.network_imbalance: each node's Gini as the mean absolute
+    difference over all pairs of its shares, divided by twice their mean."""
+    ginis = []
+    for v in range(n_nodes):
+        xs = [balance[e] / capacity[e] for e in range(len(dir_src)) if dir_src[e] == v]
+        if len(xs) < 2 or sum(xs) == 0:
+            continue
+        mean = sum(xs) / len(xs)
+        ginis.append(sum(abs(a - b) for a in xs for b in xs) / (2 * len(xs) ** 2 * mean))
+    return sum(ginis) / len(ginis) if ginis else float("nan")

@@ -456,3 +456,33 @@ def test_a_slot_refusal_teaches_only_what_its_message_says():
     assert p["attempts"].to_list()[1:] == [2, 2]
     first_hops = res.htlcs.filter((pl.col("payment") == 2) & (pl.col("hop") == 0))["direction"]
     assert first_hops.to_list() == [0, 4]  # 0 -> 1 (refused again for the slot), then 0 -> 3
+
+
+@pytest.mark.parametrize("points", [0, 20])
+def test_the_timeline_follows_the_run_from_start_to_end(points):
+    from fastsim.imbalance import network_imbalance
+    from fastsim.scenario import prepare
+
+    config = load_config(None, overrides={"network.synthetic_nodes": 150, "workload.n_payments": 1500,
+                                          "engine.timeline_points": points})
+    scenario = prepare(config)
+    net = scenario.network
+    res = simulate(net, scenario.workload, config, balances=scenario.balances)
+    timeline = res.timeline
+    if points == 0:
+        assert timeline.height == 0 and timeline.columns == [
+            "t_s", "payments_done", "succeeded", "success_rate", "imbalance"]
+        return
+    assert 3 <= timeline.height <= points + 2
+    start, end = timeline.row(0, named=True), timeline.row(-1, named=True)
+    imbalance = (lambda balance: network_imbalance(balance, net.direction_capacity_msat(),
+                                                   net.dir_src, net.n_nodes))
+    assert start == {"t_s": 0.0, "payments_done": 0, "succeeded": 0, "success_rate": None,
+                     "imbalance": imbalance(scenario.balances)}
+    summary = res.summary.row(0, named=True)
+    assert end["payments_done"] == 1500 and end["succeeded"] == summary["succeeded"]
+    assert end["success_rate"] == summary["success_rate"]
+    assert end["imbalance"] == imbalance(res.state["balance_msat"])
+    assert end["t_s"] >= np.nanmax(res.payments["t_done_s"].to_numpy())
+    assert timeline["t_s"].is_sorted() and timeline["payments_done"].is_sorted()
+    assert timeline["imbalance"].n_unique() > 2  # it moves as payments move liquidity

@@ -42,7 +42,7 @@ def fake_jit_sweep(tmp_path):
             .write_parquet(folder / "payments.parquet")
         pl.DataFrame({"rebalance_fees_msat": [0, 2000, 5000], "rebalances": [0, 1, 3],
                       "net_fees_msat": [0, -100, 400]}).write_parquet(folder / "nodes.parquet")
-        pl.DataFrame({"t_s": [0.0, 10.0, 20.0], "gini": [0.5, 0.4 - adoption / 10, 0.3]}) \
+        pl.DataFrame({"t_s": [0.0, 10.0, 20.0], "imbalance": [0.5, 0.4 - adoption / 10, 0.3]}) \
             .write_parquet(folder / "timeline.parquet")
         (folder / "run.json").write_text("{}")
         rows.append(pl.concat([pl.DataFrame([{**params, "status": "done", "error": None,
@@ -77,18 +77,17 @@ def test_every_figure_of_a_jit_sweep(tmp_path):
 def test_a_sweep_without_jit_says_what_it_skipped(tiny_sweep, tmp_path):
     report = build_report(tiny_sweep, out=tmp_path / "r")
     assert [m.name for m in report.figures] == ["success_rate", "fees_vs_success",
-                                                "completion_cdf", "failure_reasons"]
+                                                "completion_cdf", "failure_reasons", "imbalance"]
     assert {s.name: s.reason for s in report.skipped} == {
-        "rebalance_fees": "no node rebalanced in these runs",
-        "imbalance": "these runs record no timeline.parquet (t_s, gini)"}
+        "rebalance_fees": "no node rebalanced in these runs"}
     # success against the numeric grid key, one line per cost model
     assert _axes(report.runs) == ("engine.max_accepted_htlcs", ["sender.cost_model"])
     assert report.tables["groups"].height == 4 and report.tables["failed cells"].height == 0
     page = report.html.read_text()
-    assert page.count(IMAGE) == 4 and "no node rebalanced in these runs" in page
+    assert page.count(IMAGE) == 5 and "no node rebalanced in these runs" in page
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == [
-        "completion_cdf.png", "failure_reasons.png", "fees_vs_success.png", "report.html",
-        "success_rate.png"]
+        "completion_cdf.png", "failure_reasons.png", "fees_vs_success.png", "imbalance.png",
+        "report.html", "success_rate.png"]
 
 
 def test_a_single_run_folder(tmp_path):
@@ -101,7 +100,7 @@ def test_a_single_run_folder(tmp_path):
     nodes.drop("rebalance_fees_msat", strict=False).write_parquet(tmp_path / "run" / "nodes.parquet")
     report = build_report(tmp_path / "run")
     assert [m.name for m in report.figures] == ["fees_vs_success", "completion_cdf",
-                                                "failure_reasons"]
+                                                "failure_reasons", "imbalance"]
     assert report.skipped[0].name == "success_rate" and "grid key" in report.skipped[0].reason
     assert report.skipped[1].reason == ("no JIT columns in these runs (nodes.parquet has no "
                                         "rebalance_fees_msat)")

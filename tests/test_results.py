@@ -34,7 +34,7 @@ while True:
     gen += 1
     frame = pl.DataFrame({"gen": [gen] * rows, "x": range(rows)})
     result = SimpleNamespace(payments=frame, nodes=frame, channels=frame, summary=frame.head(1),
-                             htlcs=frame, jit_events=frame, timings={})
+                             htlcs=frame, jit_events=frame, timeline=frame, timings={})
     write_results(result, sys.argv[1], run_info={"gen": gen}, record_htlcs=bool(gen % 2))
 """
 
@@ -42,7 +42,7 @@ while True:
 def fake_result(gen: int, rows: int = 10):
     frame = pl.DataFrame({"gen": [gen] * rows, "x": range(rows)})
     return SimpleNamespace(payments=frame, nodes=frame, channels=frame, summary=frame.head(1),
-                           htlcs=frame, jit_events=frame, timings={})
+                           htlcs=frame, jit_events=frame, timeline=frame, timings={})
 
 
 def assert_complete(out: Path) -> int:
