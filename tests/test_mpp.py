@@ -683,3 +683,28 @@ def test_routes_computed_ahead_change_nothing_with_mpp(case, mode):
     """prefetch_routes=False (every route searched when needed) gives identical tables."""
     ahead, live = run(case, mode), run(case, mode, prefetch_routes=False)
     assert_same_results(ahead, live)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_one_part_never_halved_is_a_single_part_payment(mode):
+    """MPP with parts larger than any payment and no halving pays each payment as one part: every
+    payment's outcome, fee, attempts and hops are those of the run without MPP, on a random graph
+    where many payments fail and retry."""
+    from fastsim.config import load_config
+    from fastsim.engine import simulate
+    from fastsim.scenario import prepare
+
+    base = {"network.synthetic_nodes": 150, "workload.n_payments": 1500, "engine.mode": mode,
+            "liquidity.mode": "skewed"}
+    whole = 10**15
+    results = []
+    for extra in ({}, {"mpp.enabled": True, "mpp.part_msat": whole, "mpp.min_part_msat": whole}):
+        config = load_config(None, overrides={**base, **extra})
+        scenario = prepare(config)
+        results.append(simulate(scenario.network, scenario.workload, config,
+                                balances=scenario.balances).payments)
+    single, mpp = results
+    # times differ by the latency jitter, drawn per payment id (the part is a payment of its own)
+    columns = ["succeeded", "failure_reason", "attempts", "hops", "fee_msat", "parts"]
+    assert mpp.select(columns).equals(single.select(columns))
+    assert 0.2 < single["succeeded"].mean() < 0.95 and single["attempts"].max() > 2
