@@ -68,7 +68,8 @@ class _Timeline:
         self.next_s = 0.0
         self.rows: list[tuple] = []
 
-    def sample(self, t: float, status: np.ndarray, balance: np.ndarray, *, last: bool = False) -> None:
+    def sample(self, t: float, status: np.ndarray, balance: np.ndarray, *,
+               last: bool = False) -> None:
         if self.points == 0 or (t < self.next_s and not last):
             return
         self.next_s = t + self.every

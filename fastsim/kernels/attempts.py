@@ -547,10 +547,10 @@ def offer_first(p, a, amount_msat, t, topology, chan, node_version, pays, attemp
 
 
 def _compute_ahead(graph, topology, chan, node_version, pays, attempts, routes, know, params,
-                  block_scratch, block_view, claimed, prefetch, retry, counters, first_routes,
-                  potentials):
-    """Compute (in parallel when on several threads) the routes of the pending retries and, with ``first_routes``, the
-    first routes of the payments in the prefetch window.
+                   block_scratch, block_view, claimed, prefetch, retry, counters, first_routes,
+                   potentials):
+    """Compute (in parallel on several threads) the routes of the pending retries and, with
+    ``first_routes``, the first routes of the payments in the prefetch window.
 
     Each route is computed as its sender would compute it then, on the sender's state now, and
     recorded with the version of that state it foresees; a changed version at the attempt marks
