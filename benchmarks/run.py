@@ -9,9 +9,13 @@ engine alone (first routes of a run replayed without searching); end-to-end paym
 and with multipart payments, interleaved with the run without; peak RSS and bytes per HTLC row;
 cold and warm start-up of `fastsim run`; and the ceiling of a sweep's scaling: the same independent
 runs done by one worker process in turn and by two at once.
-The real snapshot is read from ../shared/data beside the repo.
+Issue 22 added ``rows``: 20,000-payment runs on the 2026 and 2021 snapshots, defaults and the
+retry-heavy ``SKEWED`` settings, per cost model; and ``scale``: `fastsim run` end to end with
+1,000,000 payments on the 2026 snapshot and 10,000,000 on the synthetic default graph, each with
+its peak RSS and its results read back with ``polars.scan_parquet``.
+The real snapshots are read from ../shared/data beside the repo.
 
-``--against REV`` also runs the end-to-end run and the start-up of the code at that git revision,
+``--against REV`` also runs the end-to-end run, the rows and the start-up of the code at that git revision,
 each repeat right before the current code's, so that the two are compared at the same machine
 speed (shared machines drift by tens of percent within the hour).
 """
@@ -37,7 +41,18 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 SNAPSHOT = REPO.parent / "shared" / "data" / "ln-2026-02-03.listchannels.json.gz"
-BENCHMARKS = ("routes", "events", "run", "strategies", "startup", "parallel")
+SNAPSHOT_2021 = REPO.parent / "shared" / "data" / "ln-2021-04-16.listchannels.json.gz"
+BENCHMARKS = ("routes", "events", "run", "strategies", "rows", "scale", "startup", "parallel")
+# issue 22's retry-heavy settings: depleted channels, no reserve, senders that retry for a minute
+SKEWED = {"liquidity.mode": "skewed", "engine.reserve_ppm": 0, "sender.max_attempts": 10_000,
+          "sender.retry_for_s": 60.0, "engine.max_hops": 27, "engine.max_cltv": 2056,
+          "engine.final_cltv_delta": 40}
+ROWS = {f"{year} {settings} {model}": (snapshot, {**extra, "sender.cost_model": model})
+        for year, snapshot, settings, extra, models in (
+            ("2026", SNAPSHOT, "defaults", {}, ("probability", "lnd", "fee")),
+            ("2021", SNAPSHOT_2021, "defaults", {}, ("probability", "lnd", "fee")),
+            ("2021", SNAPSHOT_2021, "skewed", SKEWED, ("lnd", "fee")))
+        for model in models}
 
 
 def machine() -> dict:
@@ -157,8 +172,8 @@ def _interleaved(measure, repeats: int, baseline: Path | None) -> tuple[list, li
     return ours, theirs
 
 
-def _run_code(payments: int, overrides: dict) -> str:
-    """A child program: one run on the 2026 snapshot (kernels compiled first), its figures as JSON."""
+def _run_code(payments: int, overrides: dict, snapshot: Path = SNAPSHOT) -> str:
+    """A child program: one run on ``snapshot`` (kernels compiled first), its figures as JSON."""
     return f"""
 import json, sys, time
 import fastsim
@@ -176,7 +191,7 @@ from fastsim.importers import load_network
 from fastsim.scenario import run_scenario
 from fastsim.kernels.htlcs import HTLC_DTYPES
 import numpy as np
-net = load_network({str(SNAPSHOT)!r})
+net = load_network({str(snapshot)!r})
 run_scenario(load_config(None, overrides={{"workload.n_payments": 10, **{overrides!r}}}),
              network=net)  # compile or load the kernels outside the timing
 cfg = load_config(None, overrides={{"workload.n_payments": {payments}, **{overrides!r}}})
@@ -187,8 +202,9 @@ row_bytes = sum(np.dtype(d).itemsize for d in HTLC_DTYPES)
 counts = {{k: v for k, v in result.timings.items() if k not in ("setup_s", "collect_s")}}
 summary = result.summary.row(0, named=True)
 print(json.dumps({{"fastsim": fastsim.__file__, "wall_s": wall, **counts,
-    "htlc_rows": result.htlcs.height,
+    "htlc_rows_in_use": int(result.state["htlcs"]["payment"].shape[0]),
     "success_rate": summary["success_rate"], "jit_events": summary.get("jit_events", 0),
+    "mean_attempts": summary["mean_attempts"],
     "bytes_per_htlc_row": row_bytes, "peak_rss_mib": peak_rss_mib()}}))
 """
 
@@ -241,6 +257,56 @@ def bench_strategies(*, payments: int, repeats: int, overrides: dict, names: lis
     for name in out:
         out[name]["share_of_none"] = out[name]["payments_per_s_median"] / base
     return {"payments": payments, **out}
+
+
+def bench_rows(*, payments: int, repeats: int, baseline: Path | None = None) -> dict:
+    """Issue 22's table: payments/s and mean attempts on both snapshots, defaults and the
+    retry-heavy settings, per cost model; each repeat of a row right after the baseline's."""
+    out = {"payments": payments}
+    for name, (snapshot, overrides) in ROWS.items():
+        code = _run_code(payments, overrides, snapshot)
+        ours, theirs = _interleaved(lambda root: _measure_run(code, root), repeats, baseline)
+        out[name] = {"overrides": overrides, **_run_summary(ours, payments),
+                     "mean_attempts": ours[0]["mean_attempts"]}
+        if baseline is not None:
+            out[name]["baseline"] = {**_run_summary(theirs, payments),
+                                     "mean_attempts": theirs[0]["mean_attempts"]}
+        print(json.dumps({name: {k: v for k, v in out[name].items() if k not in ("runs", "baseline")}}),
+              flush=True)
+    return out
+
+
+def _cli_run(args: list[str], out: Path) -> dict:
+    """`fastsim run ARGS --out OUT` as its own process: wall time and its own peak RSS, and
+    whether polars.scan_parquet reads what it wrote."""
+    import polars as pl
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "fastsim", "run", *args, "--out", str(out),
+                             "--quiet"], stdout=subprocess.DEVNULL, **_child(None))
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if status != 0:
+        raise SystemExit(f"fastsim run {' '.join(args)} failed ({status})")
+    payments = pl.scan_parquet(out / "payments.parquet")
+    rows, succeeded = payments.select(pl.len(), pl.col("succeeded").sum()).collect().row(0)
+    return {"wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024, "payments_read": rows,
+            "success_rate": succeeded / rows,
+            "run": json.loads((out / "run.json").read_text())["timings"]}
+
+
+def bench_scale(*, payments_snapshot: int, payments_synthetic: int) -> dict:
+    """A long run end to end (`fastsim run`, invariants checked, results written): on the 2026
+    snapshot and on the synthetic default graph, with each process's peak RSS."""
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, args in ((f"snapshot_2026_{payments_snapshot}",
+                            ["--graph", str(SNAPSHOT), "--payments", str(payments_snapshot)]),
+                           (f"synthetic_{payments_synthetic}",
+                            ["--payments", str(payments_synthetic)])):
+            out[name] = _cli_run(args, Path(tmp) / name)
+            print(json.dumps({name: {k: v for k, v in out[name].items() if k != "run"}}), flush=True)
+    return out
 
 
 def bench_events(network, *, payments: int, repeats: int) -> dict:
@@ -400,6 +466,12 @@ def main() -> None:
         print(json.dumps({"strategies": {k: v["payments_per_s_median"] if isinstance(v, dict) else v
                                          for k, v in report["strategies"].items()}}, indent=1),
               flush=True)
+    if "rows" in only:
+        report["rows"] = bench_rows(payments=2_000 if args.quick else 20_000, repeats=repeats,
+                                    baseline=baseline)
+    if "scale" in only:
+        report["scale"] = bench_scale(payments_snapshot=20_000 if args.quick else 1_000_000,
+                                      payments_synthetic=50_000 if args.quick else 10_000_000)
     if "startup" in only:
         report["startup"] = bench_startup(repeats=repeats, baseline=baseline)
         print(json.dumps({"startup": report["startup"]}, indent=1), flush=True)

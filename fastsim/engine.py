@@ -29,9 +29,11 @@ from fastsim.kernels.routing import (
     make_scratch,
 )
 from fastsim.network import Network
+from fastsim.recycling import recycle
 from fastsim.workload import validate_workload
 
 CHUNK_EVENTS = 1 << 16
+RECYCLED_HTLC_ROWS = 1 << 20  # initial room for HTLCs in flight when rows are recycled
 PREFETCH_WINDOW = 512  # payments whose first routes are computed ahead, in parallel
 RETRY_SLOTS = 64  # retries computed ahead at once, at most (a batch is the failures in flight)
 
@@ -57,15 +59,15 @@ class SimulationResult:
 
 
 class _Timeline:
-    """The run over simulated time (timeline.parquet): a row at the start, at the first return of
-    the event loop after each of ``points`` equal steps through the workload's arrivals, and at the
-    end, each stamped with the clock of that moment."""
+    """The run over simulated time (timeline.parquet): a row at the start, after the first event at
+    or past each of ``points`` equal steps through the workload's arrivals (the event loop returns
+    there), and at the end, each stamped with the clock of that moment."""
 
     def __init__(self, network: Network, capacity: np.ndarray, span_s: float, points: int):
         self.network, self.capacity = network, capacity
         self.every = span_s / points if points > 0 and span_s > 0 else math.inf
         self.points = points
-        self.next_s = 0.0
+        self.next_s = 0.0 if points > 0 else math.inf  # the event loop returns once its clock is there
         self.rows: list[tuple] = []
 
     def sample(self, t: float, status: np.ndarray, balance: np.ndarray, *,
@@ -197,6 +199,15 @@ def _ordered(arrays: dict[str, np.ndarray], names: tuple[str, ...]) -> tuple:
     return tuple(arrays.values())
 
 
+def _grown(arr: np.ndarray, size: int) -> np.ndarray:
+    """``arr`` zero-padded to ``size`` rows (itself if it has them)."""
+    if arr.shape[0] >= size:
+        return arr
+    out = np.zeros(size, arr.dtype)
+    out[: arr.shape[0]] = arr
+    return out
+
+
 def _grow(arrays: dict[str, np.ndarray], names, needed: int) -> None:
     for name in names:
         arr = arrays[name]
@@ -211,6 +222,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
              check_invariants: bool = True, unresponsive: np.ndarray | None = None,
              adopters: np.ndarray | None = None, prefetch_routes: bool = True,
              reuse_potentials: bool = True, first_routes: dict[str, np.ndarray] | None = None,
+             record_htlcs: bool = True, htlc_rows: int | None = None,
              progress: Callable[[int, int], None] | None = None) -> SimulationResult:
     """Run one scenario: ``workload`` payments on ``network`` starting from ``balances``.
 
@@ -223,6 +235,10 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
     ``reuse_potentials=False`` has every retry search forward afresh (same routes up to ties).
     ``first_routes`` replays given first routes instead of searching (see :func:`recorded_first_routes`);
     it serves to measure the event machinery alone.
+    ``record_htlcs=False`` recycles the rows of HTLCs and routes once their payments have ended
+    (checked first, see :mod:`fastsim.recycling`), so that memory is bounded by what is in flight;
+    the result's ``htlcs`` table is then empty. ``htlc_rows`` sets the HTLC table's initial room
+    (the route table gets as much per hop).
     """
     t0 = time.perf_counter()
     seed = config.seed if seed is None else seed
@@ -283,16 +299,21 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                 "route_start": np.zeros(guess, np.int64), "n_hops": np.zeros(guess, np.int8),
                 "t_start_s": np.zeros(guess), "fail_direction": np.zeros(guess, np.int32),
                 "fail_amount_msat": np.zeros(guess, np.int64), "fail_reason": np.zeros(guess, np.int8)}
-    routes = {"route_direction": np.zeros(8 * guess, np.int64),
-              "route_amount_msat": np.zeros(8 * guess, np.int64),
-              "route_cltv": np.zeros(8 * guess, np.int64)}
+    if htlc_rows is None:
+        htlc_rows = 8 * guess if record_htlcs else min(8 * guess, RECYCLED_HTLC_ROWS)
+    routes = {"route_direction": np.zeros(htlc_rows, np.int64),
+              "route_amount_msat": np.zeros(htlc_rows, np.int64),
+              "route_cltv": np.zeros(htlc_rows, np.int64)}
     know = {"know_head": np.full(n, -1, np.int32), "know_direction": np.zeros(guess, np.int64),
             "know_amount_msat": np.zeros(guess, np.int64), "know_time_s": np.zeros(guess),
             "know_payment": np.zeros(guess, np.int32), "know_next": np.zeros(guess, np.int32),
             "know_newest": np.full(n, -1, np.int64)}
-    htlcs = empty_htlc_table(8 * guess)
+    htlcs = empty_htlc_table(htlc_rows)
+    recycled = np.zeros(rows, bool)  # payments whose rows were checked and recycled
+    recycled_violations: list[str] = []
+    recycled_rows = 0
     heap = {"keys": np.zeros(1024), "ties": np.zeros(1024, np.int64), "vals": np.zeros(1024, np.int64),
-            "clock": np.zeros(1)}
+            "clock": np.array([0.0, np.inf])}
     nodes = {name: np.zeros(n, np.int64) for name in lay.NODE_FIELDS}
     jit_rows = 64 if config.jit.variant == "none" else max(64, k // 4)
     jit = {name: np.zeros(jit_rows, dtype) for name, dtype in zip(lay.JIT_FIELDS, JIT_DTYPES)}
@@ -349,6 +370,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
     timeline = _Timeline(network, capacity, float(arrival.max(initial=0.0)),
                          config.engine.timeline_points)
     timeline.sample(0.0, pays["status"][:k], chan["balance_msat"])
+    heap["clock"][1] = timeline.next_s
     with _numba_threads(blocks):
         while True:
             state = (_ordered(chan, lay.CHANNEL_FIELDS), node_version, _ordered(pays, lay.PAYMENT_FIELDS),
@@ -361,6 +383,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                 _ordered(jit, lay.JIT_FIELDS), _ordered(jit_state, lay.JIT_STATE_FIELDS), CHUNK_EVENTS)
             timeline.sample(float(heap["clock"][0]), pays["status"][:k], chan["balance_msat"],
                             last=status == lay.STATUS_DONE)
+            heap["clock"][1] = timeline.next_s
             if status == lay.STATUS_DONE:
                 break
             if status in (lay.STATUS_PREFETCH, lay.STATUS_SPECULATE):
@@ -379,13 +402,22 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                     f"channel {int(counters[lay.C_BAD_CHANNEL])}: balances and in-flight amounts no "
                     "longer add up to the capacity")
             if status == lay.STATUS_NEED_SPACE:
-                _grow(htlcs, HTLC_FIELDS, int(counters[lay.C_HTLCS]) + CHUNK_EVENTS)
+                # recycled tables grow only when what is in flight fills half of them
+                live_htlcs, live_routes, margin = 0, 0, CHUNK_EVENTS
+                if not record_htlcs:
+                    recycled_rows += recycle(htlcs, routes, attempts, pays, jit, heap, counters,
+                                             recycled, network, recycled_violations)
+                    live_htlcs, live_routes = int(counters[lay.C_HTLCS]), int(counters[lay.C_ROUTE])
+                    margin = 64
+                _grow(htlcs, HTLC_FIELDS, int(counters[lay.C_HTLCS]) + live_htlcs + margin)
                 burst = config.mpp.max_parts + config.jit.max_circles + 2
-                _grow(routes, routes.keys(), int(counters[lay.C_ROUTE]) + 64 * hop_cap + burst * hop_cap)
+                _grow(routes, routes.keys(),
+                      int(counters[lay.C_ROUTE]) + live_routes + 64 * hop_cap + burst * hop_cap)
                 _grow(attempts, attempts.keys(), int(counters[lay.C_ATTEMPTS]) + CHUNK_EVENTS)
                 _grow(know, [k_ for k_ in know if k_ not in ("know_head", "know_newest")], int(counters[lay.C_KNOW]) + CHUNK_EVENTS)
                 _grow(heap, ("keys", "ties", "vals"), int(counters[lay.C_HEAP]) + CHUNK_EVENTS)
                 _grow(pays, pays.keys(), int(counters[lay.C_PAYMENTS]) + 1024 + burst)
+                recycled = _grown(recycled, pays["status"].shape[0])
                 _grow(retry, ("retry_slot",), int(counters[lay.C_PAYMENTS]) + 1024 + burst)
                 _grow(jit, jit.keys(), int(counters[lay.C_JIT]) + 1024)
             if progress is not None:
@@ -403,8 +435,9 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
              "attempt_table": {name: a[: int(counters[lay.C_ATTEMPTS])]
                                for name, a in attempts.items()},
              "jit_table": {name: a[: int(counters[lay.C_JIT])] for name, a in jit.items()},
-             "events": int(counters[lay.C_EVENTS])}
-    result = _tables(network, workload, state, config.jit.variant)
+             "events": int(counters[lay.C_EVENTS]), "recycled": recycled[:n_pay],
+             "recycled_violations": recycled_violations}
+    result = _tables(network, workload, state, config.jit.variant, record_htlcs)
     result.timeline = timeline.table(timeline.rows)
     result.timings = {"setup_s": t_setup - t0, "simulate_s": t_run - t_setup,
                       "collect_s": time.perf_counter() - t_run, "events": state["events"],
@@ -413,6 +446,8 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                       "prefetched_routes_used": int(counters[lay.C_PREFETCH_USED]),
                       "prefetched_routes_revalidated": int(counters[lay.C_REVALIDATED]),
                       "potentials_reused": int(counters[lay.C_REUSED]),
+                      "htlc_rows_recycled": recycled_rows,
+                      "htlc_table_rows": int(htlcs["payment"].shape[0]),
                       "speculated_retries": int(counters[lay.C_SPECULATED]),
                       "speculated_retries_used": int(counters[lay.C_SPECULATED_USED])}
     if check_invariants:
@@ -503,7 +538,8 @@ def _jit_events(st: dict, variant: str, last_attempt: np.ndarray) -> pl.DataFram
     })
 
 
-def _tables(network: Network, workload: pl.DataFrame, st: dict, variant: str) -> SimulationResult:
+def _tables(network: Network, workload: pl.DataFrame, st: dict, variant: str,
+            record_htlcs: bool) -> SimulationResult:
     k = st["n_workload"]
     status = st["status"][:k]
     succeeded = status == lay.SUCCEEDED
@@ -574,7 +610,8 @@ def _tables(network: Network, workload: pl.DataFrame, st: dict, variant: str) ->
         "balance0_start_msat": b0[0::2], "balance1_start_msat": b0[1::2],
         "balance0_end_msat": b1[0::2], "balance1_end_msat": b1[1::2],
     })
-    h = st["htlcs"]
+    # recycled rows are gone: the table reports every HTLC or none
+    h = st["htlcs"] if record_htlcs else {name: a[:0] for name, a in st["htlcs"].items()}
     # a part's HTLCs are reported under its multipart payment, with the part's number (from 1)
     parent = st["parent"]
     part_number = np.zeros(parent.shape[0], np.int16)

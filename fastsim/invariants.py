@@ -46,23 +46,36 @@ def violations(result, network) -> list[str]:
     pending = int((st["status"] == lay.PENDING).sum())
     if pending:
         out.append(f"{pending} payments never resolved")
+    # rows recycled during the run were checked before they were (see fastsim.recycling)
+    out += st.get("recycled_violations", [])
+    recycled = st.get("recycled")
+    unchecked = np.ones(st["status"].shape[0], bool) if recycled is None else ~recycled
+    out += htlc_violations(h, st, network, unchecked)
+    out += _ledger_violations(st)
+    return out
+
+
+def htlc_violations(h, st, network, payments) -> list[str]:
+    """The checks on HTLC rows: ``h`` holds every HTLC of the hash groups of the ``payments`` mask
+    (links between rows as row numbers of ``h``); ``st`` gives the payment, attempt and route
+    tables."""
+    out = []
     # every HTLC of an attempt shares the attempt's fate; a succeeded payment has exactly one settled attempt
-    att = h["attempt"]
-    settled_att = np.zeros(st["attempt_table"]["payment"].shape[0], np.int64)
-    failed_att = np.zeros_like(settled_att)
-    np.add.at(settled_att, att[h["state"] == SETTLED], 1)
-    np.add.at(failed_att, att[h["state"] == FAILED], 1)
+    attempt_ids, att = np.unique(h["attempt"], return_inverse=True)
+    settled_att = np.bincount(att[h["state"] == SETTLED], minlength=attempt_ids.shape[0])
+    failed_att = np.bincount(att[h["state"] == FAILED], minlength=attempt_ids.shape[0])
     mixed = np.flatnonzero((settled_att > 0) & (failed_att > 0))
     if mixed.size:
-        out.append(f"{mixed.size} attempts have both settled and failed HTLCs (first: {mixed[0]})")
+        out.append(f"{mixed.size} attempts have both settled and failed HTLCs "
+                   f"(first: {attempt_ids[mixed[0]]})")
+    settled = attempt_ids[settled_att > 0]
     att_payment = st["attempt_table"]["payment"]
-    settled_per_payment = np.bincount(att_payment[settled_att > 0], minlength=st["status"].shape[0])
+    settled_per_payment = np.bincount(att_payment[settled], minlength=st["status"].shape[0])
     ok = st["status"] == lay.SUCCEEDED
-    routed = st["kind"] != lay.PAY_MPP  # a multipart payment routes nothing itself: its parts do
+    routed = (st["kind"] != lay.PAY_MPP) & payments  # a multipart payment routes nothing: its parts do
     if (settled_per_payment[ok & routed] != 1).any() or settled_per_payment[~ok & routed].any():
         out.append("a payment's outcome disagrees with the fate of its HTLCs")
-    out += _multipart_violations(st, settled_att)
-    out += _ledger_violations(st)
+    out += _multipart_violations(st, settled, payments)
     out += _fee_violations(h, network, st["attempt_table"], st["route_table"])
     out += _netting_violations(h)
     return out
@@ -87,19 +100,19 @@ def _ledger_violations(st) -> list[str]:
     return out
 
 
-def _multipart_violations(st, settled_att) -> list[str]:
+def _multipart_violations(st, settled, payments) -> list[str]:
     """A multipart payment settles exactly when parts adding up to its amount settle, and a failed
-    one has no settled part."""
-    multi = st["kind"] == lay.PAY_MPP
+    one has no settled part (``settled``: the settled attempts of the ``payments``' groups)."""
+    multi = (st["kind"] == lay.PAY_MPP) & payments
     if not multi.any():
         return []
     att, routes = st["attempt_table"], st["route_table"]["route_amount_msat"]
-    last_hop = att["route_start"] + att["n_hops"].astype(np.int64) - 1
-    settled = np.flatnonzero(settled_att > 0)
     parent = st["parent"][att["payment"][settled]]
     part = parent >= 0
+    last_hop = (att["route_start"][settled[part]]
+                + att["n_hops"][settled[part]].astype(np.int64) - 1)
     delivered = np.zeros(multi.shape[0], np.int64)
-    np.add.at(delivered, parent[part], routes[last_hop[settled[part]]])
+    np.add.at(delivered, parent[part], routes[last_hop])
     ok = st["status"] == lay.SUCCEEDED
     wrong = (multi & ok & (delivered != st["amount_msat"])) | (multi & ~ok & (delivered != 0))
     if wrong.any():
@@ -123,10 +136,10 @@ def _fee(network, direction, amount):
     return network.fee_base_msat[direction] + (amount * network.fee_rate_ppm[direction]) // 1_000_000
 
 
-def _overpayment(network, attempts, routes) -> np.ndarray:
-    """Per attempt, the extra fee its sender gave every forwarding node (``sender.overpay_ppm``):
-    what the first forwarding node got beyond its BOLT #7 fee."""
-    start, n = attempts["route_start"], attempts["n_hops"].astype(np.int64)
+def _overpayment(network, attempts, routes, ids) -> np.ndarray:
+    """Per attempt of ``ids``, the extra fee its sender gave every forwarding node
+    (``sender.overpay_ppm``): what the first forwarding node got beyond its BOLT #7 fee."""
+    start, n = attempts["route_start"][ids], attempts["n_hops"][ids].astype(np.int64)
     extra = np.zeros(start.shape[0], np.int64)
     multi = np.flatnonzero(n >= 2)
     amount, direction = routes["route_amount_msat"], routes["route_direction"]
@@ -160,7 +173,7 @@ def _fee_violations(h, network, attempts, routes) -> list[str]:
     np.add.at(extra, h_out, carried_fee[h_in])
     outs = np.flatnonzero(funded)
     want = (_fee(network, h["direction"][outs], nominal[outs]) + extra[outs]
-            + _overpayment(network, attempts, routes)[h["attempt"][outs]])
+            + _overpayment(network, attempts, routes, h["attempt"][outs]))
     wrong = np.flatnonzero(got[outs] - nominal[outs] != want)
     return [f"{wrong.size} forwards charged a fee other than BOLT #7's"] if wrong.size else []
 

@@ -66,12 +66,14 @@ def prepare(config, *, network: Network | None = None) -> Scenario:
 
 
 def run_scenario(config, *, network: Network | None = None, check_invariants: bool = True,
-                 debug_invariants: bool = False, progress=None) -> tuple[SimulationResult, dict]:
-    """Prepare and simulate ``config``; returns the result and the run record for run.json."""
+                 debug_invariants: bool = False, record_htlcs: bool = False,
+                 progress=None) -> tuple[SimulationResult, dict]:
+    """Prepare and simulate ``config``; returns the result and the run record for run.json.
+    Without ``record_htlcs`` the HTLC rows are recycled as payments end and the result has none."""
     scenario = prepare(config, network=network)
     result = simulate(scenario.network, scenario.workload, config, balances=scenario.balances,
                       seed=scenario.info["seeds"]["engine"], debug_invariants=debug_invariants,
-                      check_invariants=check_invariants,
+                      check_invariants=check_invariants, record_htlcs=record_htlcs,
                       progress=progress)
     run_info = {"config": config.to_dict(), "seed": config.seed, **scenario.info,
                 "invariants_checked": check_invariants}

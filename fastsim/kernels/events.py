@@ -83,6 +83,7 @@ from fastsim.kernels.layout import (
     STATUS_INVARIANT,
     STATUS_NEED_SPACE,
     STATUS_PREFETCH,
+    STATUS_SAMPLE,
     STATUS_SPECULATE,
     SUCCEEDED,
     UNCOMPUTED,
@@ -314,4 +315,6 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
         if debug and touched >= 0 and not channel_ok(chan, dir_capacity, touched):
             counters[C_BAD_CHANNEL] = touched >> 1
             return STATUS_INVARIANT
+        if t >= clock[1]:
+            return STATUS_SAMPLE
     return STATUS_CHUNK

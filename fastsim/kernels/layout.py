@@ -65,6 +65,7 @@ STATUS_NEED_SPACE = 2
 STATUS_INVARIANT = 3
 STATUS_PREFETCH = 4
 STATUS_SPECULATE = 5
+STATUS_SAMPLE = 6  # the clock reached the timeline's next moment
 
 CHANNEL_FIELDS = ("balance_msat", "inflight_msat", "inflight_count", "reserve_msat")
 TOPOLOGY_FIELDS = ("out_ptr", "out_dir", "dir_src", "dir_dst", "dir_capacity_msat", "enabled",
@@ -113,7 +114,8 @@ COUNTER_FIELDS = ("n_htlcs", "heap_size", "seq", "n_route", "n_attempts", "n_kno
  C_SPECULATED_USED, C_REVALIDATED, C_REUSED, C_PAYMENTS, C_WORKLOAD,
  C_JIT) = range(len(COUNTER_FIELDS))
 # the event queue: a heap of (time, sequence) -> value, and ``clock``: the time of the last event
-# that changed anything (atomic mode starts the next payment no earlier)
+# that changed anything (atomic mode starts the next payment no earlier), then the time at which the
+# loop returns for the timeline to be sampled
 HEAP_FIELDS = ("keys", "ties", "vals", "clock")
 
 # ``window``: first and end payment of the window, and the count of failure records when its
