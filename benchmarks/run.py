@@ -419,6 +419,8 @@ def main() -> None:
                         help="config override for the end-to-end run, e.g. sender.cost_model=lnd")
     parser.add_argument("--against", metavar="GIT_REV", default=None,
                         help="also run and start the code of this revision, interleaved with ours")
+    parser.add_argument("--scale", default="1000000,10000000", metavar="SNAPSHOT,SYNTHETIC",
+                        help="payments of the scale runs: on the 2026 snapshot, on the synthetic graph")
     parser.add_argument("--strategies", default=",".join(STRATEGIES),
                         help=f"comma-separated, of: {', '.join(STRATEGIES)} (none is always run)")
     args = parser.parse_args()
@@ -470,8 +472,8 @@ def main() -> None:
         report["rows"] = bench_rows(payments=2_000 if args.quick else 20_000, repeats=repeats,
                                     baseline=baseline)
     if "scale" in only:
-        report["scale"] = bench_scale(payments_snapshot=20_000 if args.quick else 1_000_000,
-                                      payments_synthetic=50_000 if args.quick else 10_000_000)
+        on_snapshot, on_synthetic = (int(n) for n in args.scale.split(","))
+        report["scale"] = bench_scale(payments_snapshot=on_snapshot, payments_synthetic=on_synthetic)
     if "startup" in only:
         report["startup"] = bench_startup(repeats=repeats, baseline=baseline)
         print(json.dumps({"startup": report["startup"]}, indent=1), flush=True)

@@ -29,11 +29,12 @@ from fastsim.kernels.routing import (
     make_scratch,
 )
 from fastsim.network import Network
-from fastsim.recycling import recycle
+from fastsim.recycling import forget_records, recycle
 from fastsim.workload import validate_workload
 
 CHUNK_EVENTS = 1 << 16
 RECYCLED_HTLC_ROWS = 1 << 20  # initial room for HTLCs in flight when rows are recycled
+FAILURE_RECORD_ROWS = 1 << 16  # initial room for failure records (it grows as they last)
 PREFETCH_WINDOW = 512  # payments whose first routes are computed ahead, in parallel
 RETRY_SLOTS = 64  # retries computed ahead at once, at most (a batch is the failures in flight)
 
@@ -222,7 +223,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
              check_invariants: bool = True, unresponsive: np.ndarray | None = None,
              adopters: np.ndarray | None = None, prefetch_routes: bool = True,
              reuse_potentials: bool = True, first_routes: dict[str, np.ndarray] | None = None,
-             record_htlcs: bool = True, htlc_rows: int | None = None,
+             record_htlcs: bool = True, table_rows: int | None = None,
              progress: Callable[[int, int], None] | None = None) -> SimulationResult:
     """Run one scenario: ``workload`` payments on ``network`` starting from ``balances``.
 
@@ -237,8 +238,8 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
     it serves to measure the event machinery alone.
     ``record_htlcs=False`` recycles the rows of HTLCs and routes once their payments have ended
     (checked first, see :mod:`fastsim.recycling`), so that memory is bounded by what is in flight;
-    the result's ``htlcs`` table is then empty. ``htlc_rows`` sets the HTLC table's initial room
-    (the route table gets as much per hop).
+    the result's ``htlcs`` table is then empty. ``table_rows`` sets the initial room of the HTLC,
+    route and failure-record tables (they grow as needed).
     """
     t0 = time.perf_counter()
     seed = config.seed if seed is None else seed
@@ -299,14 +300,17 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                 "route_start": np.zeros(guess, np.int64), "n_hops": np.zeros(guess, np.int8),
                 "t_start_s": np.zeros(guess), "fail_direction": np.zeros(guess, np.int32),
                 "fail_amount_msat": np.zeros(guess, np.int64), "fail_reason": np.zeros(guess, np.int8)}
+    htlc_rows = table_rows
     if htlc_rows is None:
         htlc_rows = 8 * guess if record_htlcs else min(8 * guess, RECYCLED_HTLC_ROWS)
     routes = {"route_direction": np.zeros(htlc_rows, np.int64),
               "route_amount_msat": np.zeros(htlc_rows, np.int64),
               "route_cltv": np.zeros(htlc_rows, np.int64)}
-    know = {"know_head": np.full(n, -1, np.int32), "know_direction": np.zeros(guess, np.int64),
-            "know_amount_msat": np.zeros(guess, np.int64), "know_time_s": np.zeros(guess),
-            "know_payment": np.zeros(guess, np.int32), "know_next": np.zeros(guess, np.int32),
+    # failure records are recycled as they are forgotten
+    records = FAILURE_RECORD_ROWS if table_rows is None else table_rows
+    know = {"know_head": np.full(n, -1, np.int32), "know_direction": np.zeros(records, np.int64),
+            "know_amount_msat": np.zeros(records, np.int64), "know_time_s": np.zeros(records),
+            "know_payment": np.zeros(records, np.int32), "know_next": np.zeros(records, np.int32),
             "know_newest": np.full(n, -1, np.int64)}
     htlcs = empty_htlc_table(htlc_rows)
     recycled = np.zeros(rows, bool)  # payments whose rows were checked and recycled
@@ -414,7 +418,11 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                 _grow(routes, routes.keys(),
                       int(counters[lay.C_ROUTE]) + live_routes + 64 * hop_cap + burst * hop_cap)
                 _grow(attempts, attempts.keys(), int(counters[lay.C_ATTEMPTS]) + CHUNK_EVENTS)
-                _grow(know, [k_ for k_ in know if k_ not in ("know_head", "know_newest")], int(counters[lay.C_KNOW]) + CHUNK_EVENTS)
+                forget_records(know, pays, counters, prefetch[0], clock_s=float(heap["clock"][0]),
+                               half_life_s=config.sender.penalty_half_life_s,
+                               remember=config.sender.remember_failures)
+                _grow(know, [k_ for k_ in know if k_ not in ("know_head", "know_newest")],
+                      2 * int(counters[lay.C_KNOW]) + 1024)
                 _grow(heap, ("keys", "ties", "vals"), int(counters[lay.C_HEAP]) + CHUNK_EVENTS)
                 _grow(pays, pays.keys(), int(counters[lay.C_PAYMENTS]) + 1024 + burst)
                 recycled = _grown(recycled, pays["status"].shape[0])
@@ -448,6 +456,8 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                       "potentials_reused": int(counters[lay.C_REUSED]),
                       "htlc_rows_recycled": recycled_rows,
                       "htlc_table_rows": int(htlcs["payment"].shape[0]),
+                      "failure_records": int(counters[lay.C_KNOW]),
+                      "failure_record_rows": int(know["know_direction"].shape[0]),
                       "speculated_retries": int(counters[lay.C_SPECULATED]),
                       "speculated_retries_used": int(counters[lay.C_SPECULATED_USED])}
     if check_invariants:
@@ -544,7 +554,6 @@ def _tables(network: Network, workload: pl.DataFrame, st: dict, variant: str,
     status = st["status"][:k]
     succeeded = status == lay.SUCCEEDED
     amount = st["amount_msat"][:k]
-    reasons = np.array(lay.REASON_NAMES, dtype=object)[st["reason"][:k]]
     last_attempt = _last_attempt(st["attempt_table"]["payment"], st["status"].shape[0])
     jit_events = _jit_events(st, variant, last_attempt)
     # a part's JIT decisions count for its multipart payment
@@ -576,7 +585,9 @@ def _tables(network: Network, workload: pl.DataFrame, st: dict, variant: str,
         "src": st["src"][:k], "dst": st["dst"][:k], "amount_msat": amount,
         "t_arrival_s": workload["t_arrival_s"].to_numpy(), "t_start_s": st["t_start_s"][:k],
         "succeeded": succeeded,
-        "failure_reason": pl.Series(reasons.tolist(), dtype=pl.Utf8).replace("", None),
+        # names from codes in polars: no Python string per payment
+        "failure_reason": pl.Series(st["reason"][:k]).replace_strict(
+            list(range(len(lay.REASON_NAMES))), [None, *lay.REASON_NAMES[1:]], return_dtype=pl.Utf8),
         "attempts": attempts_made.astype(np.int16), "hops": st["hops"][:k],
         "fee_msat": fee,
         # a failed payment has no fee rate: null, not NaN, so that polars skips it in every aggregate

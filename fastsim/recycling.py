@@ -11,6 +11,11 @@ association links, ``pay_first_in``, a JIT decision's held HTLC and netting chai
 heap) is renumbered. The routes of the group's attempts go the same way; an attempt's row itself
 stays (the payment tables read it), its ``route_start`` set to -1.
 
+Failure records go too once no search can read them: older than ``FORGET_AFTER_HALF_LIVES``
+half-lives (or of another payment, when senders do not remember failures) and of a hash no payment
+searches on any more. The prefetch window's count of records and each node's newest record are
+renumbered with them.
+
 This runs in Python between chunks of the event loop, when a table is full: kernels never see it.
 """
 
@@ -21,6 +26,7 @@ import numpy as np
 from fastsim import invariants
 from fastsim.kernels import layout as lay
 from fastsim.kernels.htlcs import IN_FLIGHT
+from fastsim.kernels.knowledge import FORGET_AFTER_HALF_LIVES, records_kept
 
 LINKS = ("first_in", "next_in", "nets")  # HTLC row numbers, or -1
 HTLC_EVENTS = np.array([lay.EV_ARRIVE, lay.EV_SETTLE, lay.EV_FAIL, lay.EV_HTLC_TIMEOUT])
@@ -110,3 +116,32 @@ def recycle(htlcs: dict, routes: dict, attempts: dict, pays: dict, jit: dict, he
     counters[lay.C_ROUTE] = source.shape[0]
     return n_h - n_kept
 
+
+
+def forget_records(know: dict, pays: dict, counters: np.ndarray, window: np.ndarray, *,
+                   clock_s: float, half_life_s: float, remember: bool) -> int:
+    """Drop the failure records no search can read any more (see the module's docstring); returns
+    how many went."""
+    n_rec, n_pay = int(counters[lay.C_KNOW]), int(counters[lay.C_PAYMENTS])
+    status, hash_of = pays["status"][:n_pay], pays["hash_of"][:n_pay]
+    open_hash = np.zeros(n_pay, bool)
+    open_hash[hash_of[status == lay.PENDING]] = True
+    horizon = clock_s - FORGET_AFTER_HALF_LIVES * half_life_s if remember else np.inf
+    kept = np.zeros(n_rec, np.uint8)
+    records_kept(tuple(know[name] for name in lay.KNOW_FIELDS), horizon, open_hash, kept)
+    keep = kept != 0
+    n_kept = int(keep.sum())
+    if n_kept == n_rec:
+        return 0
+    new_id = np.where(keep, np.cumsum(keep) - 1, -1)
+    for name in ("know_direction", "know_amount_msat", "know_time_s", "know_payment", "know_next"):
+        know[name][:n_kept] = know[name][:n_rec][keep]
+    # a kept record's older neighbour is kept too, or was the list's last kept one
+    _renumber(know["know_next"][:n_kept], new_id, where="know_next", must_live=False)
+    _renumber(know["know_head"], new_id, where="know_head", must_live=False)
+    # an old newest record is older than any window's computation: -1 reads as nothing new
+    _renumber(know["know_newest"], new_id, where="know_newest", must_live=False)
+    if window[2] > 0:
+        window[2] = int(np.count_nonzero(keep[: int(window[2])]))
+    counters[lay.C_KNOW] = n_kept
+    return n_rec - n_kept

@@ -220,3 +220,18 @@ def network_imbalance(balance, capacity, dir_src, n_nodes):
         mean = sum(xs) / len(xs)
         ginis.append(sum(abs(a - b) for a in xs for b in xs) / (2 * len(xs) ** 2 * mean))
     return sum(ginis) / len(ginis) if ginis else float("nan")
+
+
+def records_kept(records, horizon, open_payments):
+    """Which records (node, payment, direction, amount, time), learned in this order, a node may
+    still read: its list runs newest first (of equal times, the one learned last first); every
+    record down to the last one from ``horizon`` on or of an open payment."""
+    keep = [False] * len(records)
+    for node in {r[0] for r in records}:
+        listed = sorted((i for i, r in enumerate(records) if r[0] == node),
+                        key=lambda i: (records[i][4], i), reverse=True)
+        must = [k for k, i in enumerate(listed)
+                if records[i][4] >= horizon or records[i][1] in open_payments]
+        for i in listed[: must[-1] + 1] if must else []:
+            keep[i] = True
+    return keep

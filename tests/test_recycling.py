@@ -1,4 +1,5 @@
-"""Recycling HTLC and route rows (fastsim.recycling): results unchanged, checks kept, memory flat."""
+"""Recycling HTLC, route and failure-record rows (fastsim.recycling): results unchanged, checks
+kept, memory flat."""
 
 import numpy as np
 import pytest
@@ -20,6 +21,9 @@ STRATEGIES = {
     "rebalance": {"jit.variant": "rebalance", "jit.adoption": 0.5, "jit.budget": "none"},
     "multi+source": {"jit.variant": "multi", "jit.adoption": 1.0, "jit.budget": "none",
                      "jit.source": True, "sender.overpay_ppm": 500},
+    # failures forgotten within the run: their records are dropped as it goes
+    "short-memory": {"sender.penalty_half_life_s": 0.5, "sender.cost_model": "lnd"},
+    "no-memory+mpp": {"sender.remember_failures": False, "mpp.enabled": True},
 }
 
 
@@ -36,7 +40,7 @@ def test_recycling_changes_no_result(strategy, mode):
     sc = prepare(cfg)
     kept = simulate(sc.network, sc.workload, cfg, balances=sc.balances)
     recycled = simulate(sc.network, sc.workload, cfg, balances=sc.balances, record_htlcs=False,
-                        htlc_rows=64)
+                        table_rows=64)
     _same_results(kept, recycled)
     assert recycled.htlcs.height == 0
     left = recycled.state["htlcs"]["payment"].shape[0]
@@ -45,12 +49,15 @@ def test_recycling_changes_no_result(strategy, mode):
 
 
 @settings(max_examples=60, deadline=None)
-@given(any_scenario(), st.sampled_from(["event", "atomic"]), st.sampled_from([1, 8, 64]))
-def test_recycling_changes_nothing_on_random_networks(case, mode, rows):
+@given(any_scenario(), st.sampled_from(["event", "atomic"]), st.sampled_from([1, 8, 64]),
+       st.sampled_from([0.05, 1.0, 3600.0]), st.booleans())
+def test_recycling_changes_nothing_on_random_networks(case, mode, rows, half_life, remember):
     net, balances, wl, overrides = case
-    config = load_config(None, overrides={**overrides, "engine.mode": mode})
+    config = load_config(None, overrides={**overrides, "engine.mode": mode,
+                                          "sender.penalty_half_life_s": half_life,
+                                          "sender.remember_failures": remember})
     kept = simulate(net, wl, config, balances=balances)
-    recycled = simulate(net, wl, config, balances=balances, record_htlcs=False, htlc_rows=rows,
+    recycled = simulate(net, wl, config, balances=balances, record_htlcs=False, table_rows=rows,
                         debug_invariants=True)
     _same_results(kept, recycled)
     assert violations(recycled, net) == []
@@ -72,7 +79,7 @@ def test_a_corruption_in_recycled_rows_is_reported(monkeypatch):
     sc = prepare(cfg)
     with pytest.raises(InvariantViolation, match="a fee other than BOLT"):
         simulate(sc.network, sc.workload, cfg, balances=sc.balances, record_htlcs=False,
-                 htlc_rows=64)
+                 table_rows=64)
 
 
 def test_a_live_row_linked_to_a_dropped_one_is_refused():
@@ -85,14 +92,16 @@ def test_a_live_row_linked_to_a_dropped_one_is_refused():
         recycling._renumber(np.array([1]), new_id, where="x", must_live=True)
 
 
-def test_a_long_run_keeps_its_htlc_table():
-    """Twice as many payments (twice as long a run) need no larger HTLC or route table."""
+def test_a_long_run_keeps_its_tables():
+    """Twice as many payments (twice as long a run) need no larger HTLC, route or failure-record
+    table, when failures are forgotten within the run."""
     tables = []
     for n in (4_000, 8_000):
-        cfg = load_config(None, overrides={"network.synthetic_nodes": 300, "workload.n_payments": n})
+        cfg = load_config(None, overrides={"network.synthetic_nodes": 300, "workload.n_payments": n,
+                                           "sender.penalty_half_life_s": 2.0})
         sc = prepare(cfg)
         res = simulate(sc.network, sc.workload, cfg, balances=sc.balances, record_htlcs=False,
-                       htlc_rows=512)
+                       table_rows=512)
         assert res.timings["htlc_rows_recycled"] > 2 * n
-        tables.append(res.timings["htlc_table_rows"])
-    assert tables[1] == tables[0] <= 4096
+        tables.append((res.timings["htlc_table_rows"], res.timings["failure_record_rows"]))
+    assert tables[1] == tables[0] and tables[0][0] <= 4096

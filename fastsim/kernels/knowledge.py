@@ -135,3 +135,25 @@ def forget(view, n_touched):
         fail_amt[e] = NO_FAILURE
         fwd_fail_amt[e] = NO_FAILURE
         fail_age[e] = np.inf
+
+
+@njit
+def records_kept(know, horizon_s, open_hash, keep):
+    """Mark in ``keep`` (zeros, one per record so far) the failure records a node may still read:
+    those from ``horizon_s`` on, those of a hash in ``open_hash`` (a payment that may still search),
+    and every record newer in its node's list than one of those (each list stays a prefix of
+    itself)."""
+    know_head, know_time, know_payment, know_next = know[0], know[3], know[4], know[5]
+    for node in range(know_head.shape[0]):
+        oldest = -1  # the oldest record of the list that must stay
+        r = know_head[node]
+        while r != -1:
+            if know_time[r] >= horizon_s or open_hash[know_payment[r]]:
+                oldest = r
+            r = know_next[r]
+        r = know_head[node] if oldest != -1 else -1
+        while r != -1:
+            keep[r] = 1
+            if r == oldest:
+                break
+            r = know_next[r]

@@ -10,9 +10,22 @@ from fastsim.kernels.knowledge import (
     load_knowledge,
     record_failure,
 )
-from fastsim.kernels.layout import C_KNOW, COUNTER_FIELDS, P_COST, P_HALF_LIFE, P_REMEMBER, PARAM_FIELDS
+from fastsim.kernels.layout import (
+    C_KNOW,
+    C_PAYMENTS,
+    COUNTER_FIELDS,
+    KNOW_FIELDS,
+    P_COST,
+    P_HALF_LIFE,
+    P_REMEMBER,
+    PARAM_FIELDS,
+    PENDING,
+    SUCCEEDED,
+)
 from fastsim.kernels.routing import COST_MODELS, NO_FAILURE
+from fastsim.recycling import forget_records
 from tests.naive import known_failures
+from tests.naive import records_kept as naive_records_kept
 
 N_NODES, N_DIRECTIONS = 3, 6
 CAPACITY = np.array([10**9, 5 * 10**8, 10**6, 10**9, 2 * 10**9, 10**9], np.int64)
@@ -87,3 +100,51 @@ def test_a_bound_fades_back_to_the_capacity_with_the_half_life():
     assert faded_bound(cap, amount, 2 * half_life, half_life) == cap - (cap - amount) // 4
     assert cap - faded_bound(cap, amount, FORGET_AFTER_HALF_LIVES * half_life, half_life) < cap / 1000
     assert faded_bound(cap, 2 * cap, half_life, half_life) == 2 * cap  # beyond the capacity: no news
+
+
+@settings(max_examples=300, deadline=None)
+@given(histories(), st.data(), st.sampled_from(sorted(COST_MODELS)), st.booleans(),
+       st.floats(0.05, 30))
+def test_forgetting_records_changes_no_later_search(history, data, cost_model, remember, half_life):
+    """Records dropped by forget_records are those no later search reads: every open payment's
+    view at any later time is the same, and the kept ones are those of the naive twin."""
+    nodes, starts, records = history
+    know = learned(records)
+    n = len(records)
+    payments = len(nodes)
+    open_payments = set(data.draw(st.lists(st.integers(0, payments - 1), max_size=payments)))
+    last = max([r[4] for r in records], default=0.0)
+    clock = data.draw(st.floats(last, last + 20 * half_life))
+    status = np.array([PENDING if q in open_payments else SUCCEEDED for q in range(payments)], np.int8)
+    pays = {"status": status, "hash_of": np.arange(payments, dtype=np.int32)}
+    counters = np.zeros(len(COUNTER_FIELDS), np.int64)
+    counters[C_KNOW], counters[C_PAYMENTS] = n, payments
+    window = np.array([0, 0, data.draw(st.integers(0, n))], np.int64)
+    learned_before_window = [know[6][s] >= window[2] for s in range(N_NODES)]  # since the window
+    before = {name: a.copy() for name, a in zip(KNOW_FIELDS, know)}
+    after = {name: a.copy() for name, a in zip(KNOW_FIELDS, know)}
+    dropped = forget_records(after, pays, counters, window, clock_s=clock, half_life_s=half_life,
+                             remember=remember)
+    horizon = clock - FORGET_AFTER_HALF_LIVES * half_life if remember else np.inf
+    kept = naive_records_kept(records, horizon, open_payments)
+    assert dropped == n - sum(kept) and counters[C_KNOW] == sum(kept)
+    # the prefetch window's test "learned since" reads the same, unless what was learned since
+    # can no longer be read
+    newest_kept = [before["know_newest"][s] >= 0 and kept[before["know_newest"][s]]
+                   for s in range(N_NODES)]
+    assert ([after["know_newest"][s] >= window[2] for s in range(N_NODES)]
+            == [a and b for a, b in zip(learned_before_window, newest_kept)])
+    params = np.zeros(len(PARAM_FIELDS))
+    params[P_COST], params[P_HALF_LIFE], params[P_REMEMBER] = COST_MODELS[cost_model], half_life, remember
+    for p in sorted(open_payments):
+        now = data.draw(st.floats(max(clock, starts[p]), max(clock, starts[p]) + 400))
+        deadline = np.full(payments, data.draw(st.floats(now, now + 100)))
+        views = []
+        for table in (before, after):
+            view = (np.full(N_DIRECTIONS, -1, np.int64), np.full(N_DIRECTIONS, NO_FAILURE, np.int64),
+                    np.full(N_DIRECTIONS, NO_FAILURE, np.int64), np.full(N_DIRECTIONS, np.inf),
+                    np.zeros(N_DIRECTIONS, np.int64))
+            load_knowledge(nodes[p], p, now, params, tuple(table[name] for name in KNOW_FIELDS),
+                           np.array(starts), deadline, np.arange(payments), CAPACITY, view)
+            views.append([v.tolist() for v in view[1:4]])
+        assert views[0] == views[1]
