@@ -370,6 +370,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
         potentials[f"{prefix}_ints"], potentials[f"{prefix}_floats"] = make_potential(rows_)
     potentials = _ordered(potentials, lay.POTENTIAL_FIELDS)
     t_setup = time.perf_counter()
+    phases = _Phases()
 
     timeline = _Timeline(network, capacity, float(arrival.max(initial=0.0)),
                          config.engine.timeline_points)
@@ -380,11 +381,13 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
             state = (_ordered(chan, lay.CHANNEL_FIELDS), node_version, _ordered(pays, lay.PAYMENT_FIELDS),
                      _ordered(attempts, lay.ATTEMPT_FIELDS), _ordered(routes, lay.ROUTE_FIELDS),
                      _ordered(know, lay.KNOW_FIELDS))
-            status = ev.run_events(
-                graph, topology, unresponsive, *state, _ordered(htlcs, HTLC_FIELDS),
-                _ordered(heap, lay.HEAP_FIELDS), _ordered(nodes, lay.NODE_FIELDS), counters, params,
-                scratch, view, prefetch, _ordered(retry, lay.RETRY_FIELDS), potentials,
-                _ordered(jit, lay.JIT_FIELDS), _ordered(jit_state, lay.JIT_STATE_FIELDS), CHUNK_EVENTS)
+            with phases.timed("events_s"):
+                status = ev.run_events(
+                    graph, topology, unresponsive, *state, _ordered(htlcs, HTLC_FIELDS),
+                    _ordered(heap, lay.HEAP_FIELDS), _ordered(nodes, lay.NODE_FIELDS), counters,
+                    params, scratch, view, prefetch, _ordered(retry, lay.RETRY_FIELDS), potentials,
+                    _ordered(jit, lay.JIT_FIELDS), _ordered(jit_state, lay.JIT_STATE_FIELDS),
+                    CHUNK_EVENTS)
             timeline.sample(float(heap["clock"][0]), pays["status"][:k], chan["balance_msat"],
                             last=status == lay.STATUS_DONE)
             heap["clock"][1] = timeline.next_s
@@ -396,9 +399,10 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                     first = int(counters[lay.C_NEXT_PAYMENT])
                     prefetch[0][:2] = first, min(first + width, k)
                     prefetched += int(prefetch[0][1] - first)
-                ahead(graph, topology, *state[:3], state[3], state[4], state[5], params,
-                      block_scratch, block_view, claimed, prefetch,
-                      _ordered(retry, lay.RETRY_FIELDS), counters, first_routes, potentials)
+                with phases.timed("first_routes_s" if first_routes else "retries_ahead_s"):
+                    ahead(graph, topology, *state[:3], state[3], state[4], state[5], params,
+                          block_scratch, block_view, claimed, prefetch,
+                          _ordered(retry, lay.RETRY_FIELDS), counters, first_routes, potentials)
                 if not first_routes:
                     continue
             if status == lay.STATUS_INVARIANT:
@@ -409,8 +413,9 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                 # recycled tables grow only when what is in flight fills half of them
                 live_htlcs, live_routes, margin = 0, 0, CHUNK_EVENTS
                 if not record_htlcs:
-                    recycled_rows += recycle(htlcs, routes, attempts, pays, jit, heap, counters,
-                                             recycled, network, recycled_violations)
+                    with phases.timed("recycling_s"):
+                        recycled_rows += recycle(htlcs, routes, attempts, pays, jit, heap, counters,
+                                                 recycled, network, recycled_violations)
                     live_htlcs, live_routes = int(counters[lay.C_HTLCS]), int(counters[lay.C_ROUTE])
                     margin = 64
                 _grow(htlcs, HTLC_FIELDS, int(counters[lay.C_HTLCS]) + live_htlcs + margin)
@@ -418,9 +423,11 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                 _grow(routes, routes.keys(),
                       int(counters[lay.C_ROUTE]) + live_routes + 64 * hop_cap + burst * hop_cap)
                 _grow(attempts, attempts.keys(), int(counters[lay.C_ATTEMPTS]) + CHUNK_EVENTS)
-                forget_records(know, pays, counters, prefetch[0], clock_s=float(heap["clock"][0]),
-                               half_life_s=config.sender.penalty_half_life_s,
-                               remember=config.sender.remember_failures)
+                with phases.timed("recycling_s"):
+                    forget_records(know, pays, counters, prefetch[0],
+                                   clock_s=float(heap["clock"][0]),
+                                   half_life_s=config.sender.penalty_half_life_s,
+                                   remember=config.sender.remember_failures)
                 _grow(know, [k_ for k_ in know if k_ not in ("know_head", "know_newest")],
                       2 * int(counters[lay.C_KNOW]) + 1024)
                 _grow(heap, ("keys", "ties", "vals"), int(counters[lay.C_HEAP]) + CHUNK_EVENTS)
@@ -454,6 +461,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                       "prefetched_routes_used": int(counters[lay.C_PREFETCH_USED]),
                       "prefetched_routes_revalidated": int(counters[lay.C_REVALIDATED]),
                       "potentials_reused": int(counters[lay.C_REUSED]),
+                      **phases.seconds,
                       "htlc_rows_recycled": recycled_rows,
                       "htlc_table_rows": int(htlcs["payment"].shape[0]),
                       "failure_records": int(counters[lay.C_KNOW]),
@@ -463,6 +471,24 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
     if check_invariants:
         invariants.check(result, network)
     return result
+
+
+class _Phases:
+    """Seconds spent per phase of the event loop, for ``timings``: ``events_s`` (the event kernel,
+    with the searches it makes live), ``first_routes_s`` and ``retries_ahead_s`` (searches computed
+    ahead), ``recycling_s``."""
+
+    def __init__(self):
+        self.seconds = dict.fromkeys(("events_s", "first_routes_s", "retries_ahead_s",
+                                      "recycling_s"), 0.0)
+
+    @contextlib.contextmanager
+    def timed(self, phase: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] += time.perf_counter() - t0
 
 
 @contextlib.contextmanager
