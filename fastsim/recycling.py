@@ -72,9 +72,8 @@ def recycle(htlcs: dict, routes: dict, attempts: dict, pays: dict, jit: dict, he
     for name in (*LINKS, "funds"):
         _renumber(sub[name], sub_id, where=f"an ended payment's HTLC's {name}", must_live=True)
     st = {name: pays[name][:n_pay] for name in ("status", "kind", "parent", "amount_msat")}
-    st.update({
-          "attempt_table": {name: arr[:n_att] for name, arr in attempts.items()},
-          "route_table": routes})
+    st["attempt_table"] = {name: arr[:n_att] for name, arr in attempts.items()}
+    st["route_table"] = routes
     found += invariants.htlc_violations(sub, st, network, members)
     recycled[:n_pay] |= members
 
