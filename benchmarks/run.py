@@ -433,6 +433,12 @@ def main() -> None:
     if set(strategies) - set(STRATEGIES):
         parser.error(f"--strategies: unknown {', '.join(sorted(set(strategies) - set(STRATEGIES)))}; "
                      f"expected some of {', '.join(STRATEGIES)}")
+    try:
+        scale = [int(n) for n in args.scale.split(",")]
+    except ValueError:
+        scale = []
+    if len(scale) != 2 or min(scale) < 1:
+        parser.error(f"--scale: expected two payment counts >= 1 (snapshot,synthetic), got {args.scale!r}")
     repeats = 1 if args.quick else 3
     if not SNAPSHOT.is_file():
         sys.exit(f"the 2026 snapshot is needed at {SNAPSHOT}")
@@ -472,8 +478,7 @@ def main() -> None:
         report["rows"] = bench_rows(payments=2_000 if args.quick else 20_000, repeats=repeats,
                                     baseline=baseline)
     if "scale" in only:
-        on_snapshot, on_synthetic = (int(n) for n in args.scale.split(","))
-        report["scale"] = bench_scale(payments_snapshot=on_snapshot, payments_synthetic=on_synthetic)
+        report["scale"] = bench_scale(payments_snapshot=scale[0], payments_synthetic=scale[1])
     if "startup" in only:
         report["startup"] = bench_startup(repeats=repeats, baseline=baseline)
         print(json.dumps({"startup": report["startup"]}, indent=1), flush=True)

@@ -210,12 +210,11 @@ def _grown(arr: np.ndarray, size: int) -> np.ndarray:
 
 
 def _grow(arrays: dict[str, np.ndarray], names, needed: int) -> None:
+    """Give each named array room for ``needed`` rows, at least doubling it when it grows."""
     for name in names:
         arr = arrays[name]
         if arr.shape[0] < needed:
-            new = np.zeros(max(needed, 2 * arr.shape[0]), arr.dtype)
-            new[: arr.shape[0]] = arr
-            arrays[name] = new
+            arrays[name] = _grown(arr, max(needed, 2 * arr.shape[0]))
 
 
 def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.ndarray,

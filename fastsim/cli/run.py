@@ -73,7 +73,8 @@ def run_command(
             task = bar.add_task("payments", total=None)
             result, run_info = run_scenario(
                 cfg, check_invariants=check_invariants, debug_invariants=debug_invariants,
-                record_htlcs=record_htlcs, progress=lambda done, total: bar.update(task, completed=done, total=total))
+                record_htlcs=record_htlcs,
+                progress=lambda done, total: bar.update(task, completed=done, total=total))
         write_results(result, out_dir, run_info=run_info, record_htlcs=record_htlcs)
     print_summary(result.summary.row(0, named=True), run_info, out_dir)
 
