@@ -368,6 +368,9 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
     for prefix, rows_ in (("pot", n), ("live_pot", 1), ("slot_pot", slots), ("pre_pot", len(prefetch[1]))):
         potentials[f"{prefix}_ints"], potentials[f"{prefix}_floats"] = make_potential(rows_)
     potentials = _ordered(potentials, lay.POTENTIAL_FIELDS)
+    # None compiles the event loop without that strategy's handlers (see kernels.events)
+    with_jit = True if adopters.any() else None
+    with_mpp = True if config.mpp.enabled else None
     t_setup = time.perf_counter()
     phases = _Phases()
 
@@ -386,7 +389,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                     _ordered(heap, lay.HEAP_FIELDS), _ordered(nodes, lay.NODE_FIELDS), counters,
                     params, scratch, view, prefetch, _ordered(retry, lay.RETRY_FIELDS), potentials,
                     _ordered(jit, lay.JIT_FIELDS), _ordered(jit_state, lay.JIT_STATE_FIELDS),
-                    CHUNK_EVENTS)
+                    CHUNK_EVENTS, with_jit, with_mpp)
             timeline.sample(float(heap["clock"][0]), pays["status"][:k], chan["balance_msat"],
                             last=status == lay.STATUS_DONE)
             heap["clock"][1] = timeline.next_s

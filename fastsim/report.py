@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-from matplotlib.figure import Figure
 
 from fastsim.errors import InputError
 from fastsim.staging import staged_file
@@ -263,6 +262,9 @@ FIGURES = {
 
 
 def _figure(name: str, title: str, draw, runs: Runs, out: Path) -> Made | Skipped:
+    # imported here: matplotlib took a third of every `fastsim` command's start-up
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(7.5, 4.5), layout="constrained")
     ax = fig.subplots()
     reason = draw(runs, ax)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numba
 from numba.core import config as numba_config
+from numba.core.registry import CPUDispatcher
 
 try:
     import fcntl
@@ -100,30 +101,68 @@ _FOLDER = cache_folder() if CACHE else None
 
 
 @contextlib.contextmanager
-def _cache_dir():
+def _cache_dir(folder):
     # Numba picks a function's cache folder when the dispatcher is made, from NUMBA_CACHE_DIR's
     # setting; pointing that at our folder for just this moment touches no other package's cache
     saved = numba_config.CACHE_DIR
-    numba_config.CACHE_DIR = str(_FOLDER)
+    numba_config.CACHE_DIR = str(folder)
     try:
         yield
     finally:
         numba_config.CACHE_DIR = saved
 
 
-def _cached(make):
-    def wrap(*args, **kwargs):
-        with _cache_dir():
-            return make(*args, **kwargs)
-    return wrap
+class KernelOnly(CPUDispatcher):
+    """A kernel compiled without the CPython wrapper: Python calling it would crash, so it refuses."""
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"{self.py_func.__module__}.{self.py_func.__qualname__} is called by "
+                        "other kernels only; from Python, call fastsim.kernels._jit.from_python(it)")
 
 
-def njit(*args, **kwargs):
+def njit(*args, entry=False, **kwargs):
+    """Numba's ``njit`` with our cache; ``entry=True`` for a kernel that Python calls.
+
+    Any other kernel is compiled without the CPython wrapper that unboxes its arguments: for
+    kernels taking bundles of arrays the wrappers cost more compile time than the kernels (a first
+    run compiled for twice as long). Tests call such a kernel through ``from_python``."""
     kwargs.setdefault("cache", CACHE)
+    kwargs.setdefault("no_cfunc_wrapper", True)
+    if not entry:
+        kwargs.setdefault("no_cpython_wrapper", True)
     if not kwargs.get("parallel"):
         kwargs.setdefault("_nrt", False)
-    if not (kwargs["cache"] and _FOLDER):
-        return numba.njit(*args, **kwargs)
     if args and callable(args[0]):  # @njit
-        return _cached(numba.njit)(*args, **kwargs)
-    return _cached(numba.njit(*args, **kwargs))  # @njit(...): the dispatcher is made on the call
+        return _make(_FOLDER, kwargs)(args[0])
+    return _make(_FOLDER, kwargs)  # @njit(...)
+
+
+def _make(folder, options):
+    """A decorator making the dispatcher with ``options``, cached in ``folder`` when caching."""
+    def decorate(function):
+        if options["cache"] and folder:
+            with _cache_dir(folder):
+                kernel = numba.njit(**options)(function)
+        else:
+            kernel = numba.njit(**options)(function)
+        if options.get("no_cpython_wrapper") and isinstance(kernel, CPUDispatcher):
+            kernel.__class__ = KernelOnly
+        return kernel
+    return decorate
+
+
+def from_python(kernel):
+    """A twin of ``kernel`` that Python can call (tests do): the same function with the CPython
+    wrapper, cached in a folder of its own so that the two never read each other's cache files."""
+    if not isinstance(kernel, CPUDispatcher):
+        return kernel  # NUMBA_DISABLE_JIT: already a Python function
+    options = {**kernel.targetoptions, "no_cpython_wrapper": False, "cache": CACHE}
+    options.pop("nopython", None)  # njit sets it
+    return _make(_FOLDER / "from_python" if _FOLDER else None, options)(kernel.py_func)
+
+
+def event_loop_cached() -> bool:
+    """Whether a compiled event loop waits in the cache (else this run compiles for a minute)."""
+    if numba_config.DISABLE_JIT:
+        return True
+    return _FOLDER is not None and any(_FOLDER.rglob("events.run_events-*.nbi"))

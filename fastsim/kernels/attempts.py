@@ -622,5 +622,5 @@ def _compute_ahead(graph, topology, chan, node_version, pays, attempts, routes, 
 # One source, two kernels: the parallel one is compiled only when a run uses more than one thread;
 # on one thread the plain loop runs the same items in the same order (and compiles in a fraction
 # of the parallel kernel's time, its callees being those the event loop compiled already).
-compute_ahead = njit(parallel=True)(_compute_ahead)
-compute_ahead_serial = njit(_compute_ahead)
+compute_ahead = njit(parallel=True, entry=True)(_compute_ahead)
+compute_ahead_serial = njit(entry=True)(_compute_ahead)

@@ -15,6 +15,10 @@ a workload payment books what its last hop delivered when it claims the payment.
 
 ``run_events`` processes at most ``max_events`` events and returns a status so that Python can grow
 the tables, compute routes ahead, show progress and honour Ctrl-C between chunks.
+
+Its ``with_jit`` and ``with_mpp`` are None for a run without JIT nodes or without multipart
+payments (True otherwise): Numba drops a branch on an argument that is None when it compiles, so
+such a run never compiles the strategy's handlers, which are most of a first run's compile time.
 """
 
 import numpy as np
@@ -146,10 +150,10 @@ def _book_settled(h, htlcs, topology, pays, attempts, routes, nodes, jit_state):
     forwards[offered_by] += 1
 
 
-@njit
+@njit(entry=True)
 def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts, routes, know,
                htlcs, heap, nodes, counters, params, scratch, view, prefetch, retry, potentials,
-               jit, jit_state, max_events):
+               jit, jit_state, max_events, with_jit, with_mpp):
     """Process up to ``max_events`` events; returns a ``STATUS_*`` code."""
     dir_src, dir_dst, dir_capacity = topology[2], topology[3], topology[4]
     src, t_start, status, attempts_made, fee, hops = pays[0], pays[3], pays[4], pays[6], pays[7], pays[8]
@@ -205,32 +209,38 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
         touched = -1
 
         if kind == EV_HOLD_TIMEOUT:
-            if not on_hold_timeout(obj, t, pays, attempts, routes, know, htlcs, heap, counters,
-                                   node_version, params, retry, jit):
+            if with_jit is None or not on_hold_timeout(obj, t, pays, attempts, routes, know, htlcs,
+                                                       heap, counters, node_version, params, retry,
+                                                       jit):
                 continue  # the decision had ended: nothing happened, the clock stays
         elif kind == EV_MPP_TIMEOUT:
-            if not mpp.on_timeout(obj, t, pays, attempts, htlcs, heap, counters, params):
+            if with_mpp is None or not mpp.on_timeout(obj, t, pays, attempts, htlcs, heap, counters,
+                                                      params):
                 continue  # the payment was claimed: nothing happened, the clock stays
         elif kind == EV_ATTEMPT and kind_of[obj] == PAY_MPP:
-            mpp.start(obj, t, graph, topology, chan, node_version, pays, attempts, routes, know,
-                      htlcs, heap, counters, params, scratch, view, prefetch, retry, potentials)
+            if with_mpp is not None:
+                mpp.start(obj, t, graph, topology, chan, node_version, pays, attempts, routes, know,
+                          htlcs, heap, counters, params, scratch, view, prefetch, retry, potentials)
         elif kind == EV_ATTEMPT and kind_of[obj] == PAY_PART:
-            mpp.on_attempt(obj, t, graph, topology, chan, node_version, pays, attempts, routes,
-                           know, htlcs, heap, counters, params, scratch, view, prefetch, retry,
-                           potentials)
+            if with_mpp is not None:
+                mpp.on_attempt(obj, t, graph, topology, chan, node_version, pays, attempts, routes,
+                               know, htlcs, heap, counters, params, scratch, view, prefetch, retry,
+                               potentials)
         elif kind == EV_ATTEMPT:
             p = obj
             touched = start_attempt(p, t, graph, topology, chan, node_version, pays, attempts,
                                     routes, know, htlcs, heap, counters, params, scratch, view,
                                     prefetch, retry, potentials)
             if touched == NEEDS_CONSOLIDATION:
-                on_source_shortfall(p, counters[C_ATTEMPTS] - 1, t, graph, topology, chan,
-                                    node_version, pays, attempts, routes, know, htlcs, heap,
-                                    counters, params, scratch, view, prefetch, retry, potentials,
-                                    jit, jit_state)
+                if with_jit is not None:
+                    on_source_shortfall(p, counters[C_ATTEMPTS] - 1, t, graph, topology, chan,
+                                        node_version, pays, attempts, routes, know, htlcs, heap,
+                                        counters, params, scratch, view, prefetch, retry,
+                                        potentials, jit, jit_state)
             elif touched < 0 and kind_of[p] == PAY_CIRCLE:
-                on_circle_end(p, np.False_, t, topology, chan, node_version, pays, attempts, routes,
-                              know, htlcs, heap, counters, params, retry, jit, jit_state)
+                if with_jit is not None:
+                    on_circle_end(p, np.False_, t, topology, chan, node_version, pays, attempts,
+                                  routes, know, htlcs, heap, counters, params, retry, jit, jit_state)
         elif kind == EV_ARRIVE:
             h = obj
             # int64 like the other callers' values: each argument type compiles its own callee
@@ -244,16 +254,18 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
                 schedule(heap, counters, h_t_added[h] + params[P_HTLC_TIMEOUT], EV_HTLC_TIMEOUT, h)
             elif hop == att_n_hops[a] - 1:
                 if kind_of[p] == PAY_CIRCLE and params[P_JIT_VARIANT] >= JIT_CONDITIONAL:
-                    on_circle_offer(h, p, t, topology, chan, node_version, pays, attempts, routes,
-                                    know, htlcs, heap, counters, params, retry, jit)
+                    if with_jit is not None:
+                        on_circle_offer(h, p, t, topology, chan, node_version, pays, attempts,
+                                        routes, know, htlcs, heap, counters, params, retry, jit)
                 else:
                     q = pays[22][p]
                     deliver(h, q, htlcs, pays)
                     if kind_of[p] != PAY_PART:
                         release(q, t, pays, attempts, htlcs, heap, counters, params, nodes)
-                    elif not mpp.holds(q, route_amt[start + hop], t, pays, heap, counters, params):
-                        pays[29][q] = release(q, t, pays, attempts, htlcs, heap, counters, params,
-                                              nodes)
+                    elif with_mpp is not None:
+                        if not mpp.holds(q, route_amt[start + hop], t, pays, heap, counters, params):
+                            pays[29][q] = release(q, t, pays, attempts, htlcs, heap, counters,
+                                                  params, nodes)
             else:
                 e2 = route_dir[start + hop + 1]
                 amt2 = route_amt[start + hop + 1]
@@ -264,12 +276,17 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
                     offer_next(h, amt2, t, topology, chan, node_version, pays, attempts, routes,
                                htlcs, heap, counters, params)
                     touched = e2
-                elif not (reason == SHORT and on_shortfall(
-                        h, e2, amt2, t, graph, topology, chan, node_version, pays, attempts, routes,
-                        know, htlcs, heap, counters, params, scratch, view, prefetch, retry,
-                        potentials, jit, jit_state)):
-                    fail_back(h, e2, amt2, REASON_LIQUIDITY if reason == SHORT else reason, t, pays,
-                              attempts, htlcs, heap, counters, params, retry)
+                else:
+                    held = False
+                    if reason == SHORT:
+                        if with_jit is not None:
+                            held = on_shortfall(h, e2, amt2, t, graph, topology, chan, node_version,
+                                                pays, attempts, routes, know, htlcs, heap, counters,
+                                                params, scratch, view, prefetch, retry, potentials,
+                                                jit, jit_state)
+                    if not held:
+                        fail_back(h, e2, amt2, REASON_LIQUIDITY if reason == SHORT else reason, t,
+                                  pays, attempts, htlcs, heap, counters, params, retry)
         else:
             h = obj
             settled = kind == EV_SETTLE
@@ -297,11 +314,13 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
                     hops[p] = att_n_hops[a]
                     finish(pays, p, SUCCEEDED, REASON_NONE, t)
                     if kind_of[p] == PAY_PART:
-                        mpp.on_part_settled(p, t, pays)
+                        if with_mpp is not None:
+                            mpp.on_part_settled(p, t, pays)
                     elif kind_of[p] == PAY_CIRCLE:
-                        on_circle_end(p, np.True_, t, topology, chan, node_version, pays, attempts,
-                                      routes, know, htlcs, heap, counters, params, retry, jit,
-                                      jit_state)
+                        if with_jit is not None:
+                            on_circle_end(p, np.True_, t, topology, chan, node_version, pays,
+                                          attempts, routes, know, htlcs, heap, counters, params,
+                                          retry, jit, jit_state)
                 else:
                     last_reason[p] = att_fail_reason[a]
                     if att_fail_dir[a] >= 0:  # else a refusal that told the sender nothing

@@ -137,7 +137,7 @@ def forget(view, n_touched):
         fail_age[e] = np.inf
 
 
-@njit
+@njit(entry=True)
 def records_kept(know, horizon_s, open_hash, keep):
     """Mark in ``keep`` (zeros, one per record so far) the failure records a node may still read:
     those from ``horizon_s`` on, those of a hash in ``open_hash`` (a payment that may still search),

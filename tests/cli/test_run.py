@@ -7,6 +7,7 @@ import sys
 import polars as pl
 from typer.testing import CliRunner
 
+from fastsim.cli import run as run_command_module
 from fastsim.cli.main import app
 
 runner = CliRunner()
@@ -31,6 +32,14 @@ def test_run_writes_every_table_and_run_json(tmp_path):
     assert info["invariants_checked"] is True and "simulate_s" in info["timings"]
     summary = pl.read_parquet(out / "summary.parquet").row(0, named=True)
     assert summary["payments"] == 400 and summary["succeeded"] == payments["succeeded"].sum()
+
+
+def test_a_run_that_compiles_says_so_first(tmp_path, monkeypatch):
+    args = ("run", "--synthetic", "60", "--payments", "20", "--out")
+    said = "compiling the simulation kernels: the first run after an install or an update"
+    assert said not in run_cli(*args, str(tmp_path / "warm")).output  # compiled above
+    monkeypatch.setattr(run_command_module, "event_loop_cached", lambda: False)
+    assert said in run_cli(*args, str(tmp_path / "cold")).output
 
 
 def test_same_seed_gives_byte_identical_parquet(tmp_path):

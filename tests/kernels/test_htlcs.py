@@ -4,6 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fastsim.kernels._jit import from_python
 from fastsim.kernels.htlcs import (
     IN_FLIGHT,
     NETTED,
@@ -17,6 +18,14 @@ from fastsim.kernels.htlcs import (
     reassociate,
 )
 from tests.naive import AssociationTable, naive_funds_array
+
+# the kernels Python calls here, with the CPython wrapper the package's copies go without
+associate = from_python(associate)
+dissociate = from_python(dissociate)
+htlc_append = from_python(htlc_append)
+net_and_reassociate = from_python(net_and_reassociate)
+payment_ref = from_python(payment_ref)
+reassociate = from_python(reassociate)
 
 
 def table_with(n):

@@ -1,11 +1,13 @@
 """The kernel cache: one folder per hash of the kernel sources, safe for processes starting at once."""
 
+import ast
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -13,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1",
                                 reason="the cache is Numba's; plain Python has none")
 
-PROBE = "from fastsim.kernels._jit import njit\n\n\n@njit\ndef probe(x):\n    return x + 1\n"
+PROBE = "from fastsim.kernels._jit import njit\n\n\n@njit(entry=True)\ndef probe(x):\n    return x + 1\n"
 # prints its cache folder and whether the probe kernel came from that cache; waits for a line on
 # stdin first when asked to, so that it is still running while others start
 CHILD = """
@@ -77,3 +79,84 @@ def test_a_source_change_never_deletes_a_running_process_cache(tmp_path):
     assert last.wait(timeout=60) == 0, last.stderr.read()
     assert folder == new_folder and hits == 1
     assert not old_folder.exists()
+
+
+def test_a_kernel_only_kernel_refuses_python_and_its_twin_answers():
+    from fastsim.kernels._jit import KernelOnly, from_python, njit
+    from fastsim.kernels.latency import half_normal
+
+    assert isinstance(half_normal, KernelOnly)
+    with pytest.raises(TypeError, match="latency.half_normal is called by other kernels only"):
+        half_normal(np.uint64(7))  # without the wrapper Numba would read garbage, or crash
+
+    @njit(entry=True, cache=False)
+    def from_a_kernel(keys, out):
+        for i in range(keys.shape[0]):
+            out[i] = half_normal(keys[i])
+
+    keys = np.random.default_rng(3).integers(0, 2**63, 50, dtype=np.uint64)
+    expected = np.zeros(50)
+    from_a_kernel(keys, expected)
+    twin = from_python(half_normal)
+    assert [twin(k) for k in keys] == expected.tolist()
+    assert Path(twin.stats.cache_path).parent.name == "from_python"
+
+
+def _guarded_calls(node, guards=frozenset()):
+    """Each call under ``node`` with the strategies (``with_jit``, ``with_mpp``) whose None-check
+    guards it: the body of ``if with_x is not None:``, or what follows ``with_x is None or``."""
+    def checked(test, op):
+        if (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name)
+                and test.left.id.startswith("with_") and isinstance(test.ops[0], op)
+                and isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value is None):
+            return test.left.id
+        return None
+
+    if isinstance(node, ast.If) and checked(node.test, ast.IsNot):
+        inner = guards | {checked(node.test, ast.IsNot)}
+        for child in node.body:
+            yield from _guarded_calls(child, inner)
+        for child in node.orelse:
+            yield from _guarded_calls(child, guards)
+        return
+    if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or) and checked(node.values[0], ast.Is):
+        for value in node.values[1:]:
+            yield from _guarded_calls(value, guards | {checked(node.values[0], ast.Is)})
+        return
+    if isinstance(node, ast.Call):
+        yield node, guards
+    for child in ast.iter_child_nodes(node):
+        yield from _guarded_calls(child, guards)
+
+
+def test_the_event_loop_calls_each_strategy_only_where_numba_can_drop_it():
+    # a run without JIT nodes or multipart payments passes None for with_jit / with_mpp, and Numba
+    # compiles a branch on a None argument away, so their handlers are never compiled (the default
+    # run's first compile took 132 s with them, 65 s without); a call outside such a guard would
+    # compile them for every run
+    tree = ast.parse((REPO / "fastsim" / "kernels" / "events.py").read_text())
+    jit_handlers = {alias.name for node in tree.body if isinstance(node, ast.ImportFrom)
+                    and node.module == "fastsim.kernels.jit" for alias in node.names}
+    (loop,) = [node for node in tree.body if isinstance(node, ast.FunctionDef)
+               and node.name == "run_events"]
+    strategy_calls = []
+    for call, guards in _guarded_calls(loop):
+        f = call.func
+        if isinstance(f, ast.Name) and f.id in jit_handlers:
+            strategy_calls.append((f.id, "with_jit" in guards))
+        elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "mpp":
+            strategy_calls.append((f"mpp.{f.attr}", "with_mpp" in guards))
+    assert len(strategy_calls) == 11
+    assert [name for name, guarded in strategy_calls if not guarded] == []
+
+
+def test_the_cache_tells_whether_the_event_loop_was_compiled(tmp_path, monkeypatch):
+    from fastsim.config import load_config
+    from fastsim.kernels import _jit
+    from fastsim.scenario import run_scenario
+
+    run_scenario(load_config(None, overrides={"network.synthetic_nodes": 60,
+                                              "workload.n_payments": 10}))
+    assert _jit.event_loop_cached()
+    monkeypatch.setattr(_jit, "_FOLDER", tmp_path)  # an empty cache: a first run
+    assert not _jit.event_loop_cached()

@@ -4,6 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fastsim.kernels._jit import from_python
 from fastsim.kernels.knowledge import (
     FORGET_AFTER_HALF_LIVES,
     faded_bound,
@@ -26,6 +27,11 @@ from fastsim.kernels.routing import COST_MODELS, NO_FAILURE
 from fastsim.recycling import forget_records
 from tests.naive import known_failures
 from tests.naive import records_kept as naive_records_kept
+
+# the kernels Python calls here, with the CPython wrapper the package's copies go without
+faded_bound = from_python(faded_bound)
+load_knowledge = from_python(load_knowledge)
+record_failure = from_python(record_failure)
 
 N_NODES, N_DIRECTIONS = 3, 6
 CAPACITY = np.array([10**9, 5 * 10**8, 10**6, 10**9, 2 * 10**9, 10**9], np.int64)

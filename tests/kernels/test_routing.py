@@ -4,6 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fastsim.kernels._jit import from_python
 from fastsim.engine import graph_arrays
 from fastsim.kernels.heap import heap_push
 from fastsim.kernels.routing import (
@@ -31,6 +32,12 @@ from tests.naive import (
     hop_probability,
 )
 from tests.strategies import channel_ends, per_direction
+
+# the kernels Python calls here, with the CPython wrapper the package's copies go without
+heap_push = from_python(heap_push)
+_bound_step = from_python(_bound_step)
+find_route = from_python(find_route)
+lnd_hop_floor = from_python(lnd_hop_floor)
 
 BIG = 10**12
 
