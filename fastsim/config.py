@@ -17,8 +17,9 @@ from typing import Any
 from fastsim.errors import InputError
 from fastsim.synth import MAX_NODES
 
-#: what a run holds per payment at least: the engine's tables start sized for 4 attempts and
-#: 32 HTLCs per payment (1,000,000 payments peak at 2.2 GB)
+#: what a run may hold per payment, a bound on the safe side: with --record-htlcs every HTLC row
+#: stays (tables start at 32 a payment); without, HTLC rows are recycled and 1,000,000 payments on
+#: the 2026 snapshot peaked at 1,155 MiB, 423 of them before the first payment
 BYTES_PER_PAYMENT = 2_000
 
 

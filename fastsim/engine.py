@@ -17,6 +17,7 @@ from fastsim.errors import InputError
 from fastsim.imbalance import network_imbalance
 from fastsim.kernels import events as ev
 from fastsim.kernels import layout as lay
+from fastsim.kernels._jit import compiled, note_compiled
 from fastsim.kernels.attempts import compute_ahead, compute_ahead_serial
 from fastsim.kernels.htlcs import HTLC_FIELDS, KIND_NAMES, STATE_NAMES, empty_htlc_table
 from fastsim.kernels.routing import (
@@ -369,7 +370,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
         potentials[f"{prefix}_ints"], potentials[f"{prefix}_floats"] = make_potential(rows_)
     potentials = _ordered(potentials, lay.POTENTIAL_FIELDS)
     # None compiles the event loop without that strategy's handlers (see kernels.events)
-    with_jit = True if adopters.any() else None
+    with_jit = True if adopters.any() and config.jit.variant != "none" else None
     with_mpp = True if config.mpp.enabled else None
     t_setup = time.perf_counter()
     phases = _Phases()
@@ -441,8 +442,13 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                 progress(int(np.count_nonzero(pays["status"][:k])), k)
         if progress is not None:
             progress(k, k)
+    note_compiled(_event_loop_variant(with_jit is not None, with_mpp is not None))
     t_run = time.perf_counter()
 
+    # what only the searches read goes before the tables are built: a long run's failure records
+    # alone are a hundred MB
+    failure_record_rows = int(know["know_direction"].shape[0])
+    del know, potentials, scratch, block_scratch, view, block_view, prefetch, heap, state
     n_pay = int(counters[lay.C_PAYMENTS])
     used = {name: arr[: int(counters[lay.C_HTLCS])] for name, arr in htlcs.items()}
     state = {"capacity_msat": capacity, "start_balance_msat": start_balance, **chan,
@@ -467,7 +473,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                       "htlc_rows_recycled": recycled_rows,
                       "htlc_table_rows": int(htlcs["payment"].shape[0]),
                       "failure_records": int(counters[lay.C_KNOW]),
-                      "failure_record_rows": int(know["know_direction"].shape[0]),
+                      "failure_record_rows": failure_record_rows,
                       "speculated_retries": int(counters[lay.C_SPECULATED]),
                       "speculated_retries_used": int(counters[lay.C_SPECULATED_USED])}
     if check_invariants:
@@ -502,6 +508,17 @@ def _numba_threads(n: int):
         yield
     finally:
         numba.set_num_threads(before)
+
+
+def _event_loop_variant(jit: bool, mpp: bool) -> str:
+    return f"run_events-jit{int(jit)}-mpp{int(mpp)}"
+
+
+def event_loop_compiled(config) -> bool:
+    """Whether an earlier run compiled the event loop ``config`` needs (with JIT when a node may
+    adopt it: on a tiny graph the adopters drawn may be none, and the run then needs less)."""
+    jit = config.jit.variant != "none" and config.jit.adoption > 0
+    return compiled(_event_loop_variant(jit, config.mpp.enabled))
 
 
 def _view(m2: int) -> tuple:

@@ -486,3 +486,32 @@ def test_the_timeline_follows_the_run_from_start_to_end(points):
     assert end["t_s"] >= np.nanmax(res.payments["t_done_s"].to_numpy())
     assert timeline["t_s"].is_sorted() and timeline["payments_done"].is_sorted()
     assert timeline["imbalance"].n_unique() > 2  # it moves as payments move liquidity
+
+
+@pytest.mark.parametrize("overrides, passed", [
+    ({}, (None, None)),
+    ({"mpp.enabled": True}, (None, True)),
+    ({"jit.variant": "conditional", "jit.adoption": 1.0}, (True, None)),
+    ({"jit.variant": "none", "jit.adoption": 1.0}, (None, None)),  # adopters of nothing
+])
+def test_the_event_loop_gets_none_for_each_strategy_the_run_does_not_use(overrides, passed, tmp_path,
+                                                                        monkeypatch):
+    # None: Numba compiles the loop without that strategy's handlers (tests/kernels/test_jit.py)
+    from fastsim.kernels import _jit
+    from fastsim.kernels import events as ev
+
+    seen = set()
+    real = ev.run_events
+
+    def spy(*args):
+        seen.add(args[-2:])
+        return real(*args)
+
+    monkeypatch.setattr(ev, "run_events", spy)
+    monkeypatch.setattr(_jit, "_FOLDER", tmp_path)
+    net = net_from(**DIAMOND)
+    run(net, [(0.0, 0, 2, 10**6), (0.1, 0, 2, 2 * 10**6)], HALF, **overrides)
+    assert seen == {passed}
+    jit, mpp = (flag is not None for flag in passed)
+    noted = {p.name.split(".")[0] for p in tmp_path.glob("*.compiled")}
+    assert noted == (set() if _jit.numba_config.DISABLE_JIT else {f"run_events-jit{int(jit)}-mpp{int(mpp)}"})

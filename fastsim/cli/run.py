@@ -16,8 +16,8 @@ from rich.progress import (
 
 from fastsim.cli._errors import user_errors
 from fastsim.config import load_config, parse_assignments
+from fastsim.engine import event_loop_compiled
 from fastsim.errors import InputError
-from fastsim.kernels._jit import event_loop_cached
 from fastsim.results import check_out_dir, write_results
 from fastsim.scenario import run_scenario
 
@@ -68,9 +68,8 @@ def run_command(
         out_dir = out or Path("out") / cfg.name
         check_out_dir(out_dir)  # before the run, which a bad --out would otherwise cost
     console = Console(stderr=True, quiet=quiet)
-    if not event_loop_cached():
-        console.print("compiling the simulation kernels: the first run after an install or an "
-                      "update takes about a minute")
+    if not event_loop_compiled(cfg):
+        console.print("compiling the simulation kernels, once: about a minute")
     with user_errors():
         with Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), console=console, transient=True) as bar:

@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numba
@@ -134,17 +135,17 @@ def njit(*args, entry=False, **kwargs):
         kwargs.setdefault("_nrt", False)
     if args and callable(args[0]):  # @njit
         return _make(_FOLDER, kwargs)(args[0])
-    return _make(_FOLDER, kwargs)  # @njit(...)
+    return _make(_FOLDER, kwargs, args)  # @njit(...), with signatures if any
 
 
-def _make(folder, options):
+def _make(folder, options, signatures=()):
     """A decorator making the dispatcher with ``options``, cached in ``folder`` when caching."""
     def decorate(function):
         if options["cache"] and folder:
             with _cache_dir(folder):
-                kernel = numba.njit(**options)(function)
+                kernel = numba.njit(*signatures, **options)(function)
         else:
-            kernel = numba.njit(**options)(function)
+            kernel = numba.njit(*signatures, **options)(function)
         if options.get("no_cpython_wrapper") and isinstance(kernel, CPUDispatcher):
             kernel.__class__ = KernelOnly
         return kernel
@@ -153,16 +154,26 @@ def _make(folder, options):
 
 def from_python(kernel):
     """A twin of ``kernel`` that Python can call (tests do): the same function with the CPython
-    wrapper, cached in a folder of its own so that the two never read each other's cache files."""
+    wrapper, cached in a folder of its own so that the two never read each other's cache files
+    (Numba's cache keys ignore the wrapper), and not cached where we have no folder."""
     if not isinstance(kernel, CPUDispatcher):
         return kernel  # NUMBA_DISABLE_JIT: already a Python function
-    options = {**kernel.targetoptions, "no_cpython_wrapper": False, "cache": CACHE}
+    options = {**kernel.targetoptions, "no_cpython_wrapper": False, "cache": CACHE and bool(_FOLDER)}
     options.pop("nopython", None)  # njit sets it
     return _make(_FOLDER / "from_python" if _FOLDER else None, options)(kernel.py_func)
 
 
-def event_loop_cached() -> bool:
-    """Whether a compiled event loop waits in the cache (else this run compiles for a minute)."""
-    if numba_config.DISABLE_JIT:
-        return True
-    return _FOLDER is not None and any(_FOLDER.rglob("events.run_events-*.nbi"))
+def _marker(name: str) -> Path:
+    return _FOLDER / f"{name}.{sys.implementation.cache_tag}.compiled"
+
+
+def compiled(name: str) -> bool:
+    """Whether a run noted ``name`` (a variant of a kernel) compiled into this cache folder; also
+    True where nothing is compiled (NUMBA_DISABLE_JIT) or nothing is kept (no cache folder)."""
+    return numba_config.DISABLE_JIT or _FOLDER is None or _marker(name).exists()
+
+
+def note_compiled(name: str) -> None:
+    """Note that ``name`` is compiled and cached (see ``compiled``)."""
+    if _FOLDER is not None and not numba_config.DISABLE_JIT:
+        _marker(name).touch()

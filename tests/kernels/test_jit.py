@@ -82,6 +82,7 @@ def test_a_source_change_never_deletes_a_running_process_cache(tmp_path):
 
 
 def test_a_kernel_only_kernel_refuses_python_and_its_twin_answers():
+    from fastsim.kernels import _jit
     from fastsim.kernels._jit import KernelOnly, from_python, njit
     from fastsim.kernels.latency import half_normal
 
@@ -99,7 +100,27 @@ def test_a_kernel_only_kernel_refuses_python_and_its_twin_answers():
     from_a_kernel(keys, expected)
     twin = from_python(half_normal)
     assert [twin(k) for k in keys] == expected.tolist()
-    assert Path(twin.stats.cache_path).parent.name == "from_python"
+    if _jit.CACHE and _jit._FOLDER:
+        assert Path(twin.stats.cache_path).parent.name == "from_python"
+
+
+def test_numba_compiles_a_branch_on_a_none_argument_away():
+    from fastsim.kernels._jit import njit
+
+    @njit(cache=False)
+    def handler(x):
+        return x + 1
+
+    @njit(entry=True, cache=False)
+    def loop(x, with_handler):
+        if with_handler is not None:
+            x = handler(x)
+        if with_handler is None or handler(x) > 0:
+            x += 10
+        return x
+
+    assert loop(1, None) == 11 and handler.signatures == []
+    assert loop(1, True) == 12 and len(handler.signatures) == 1
 
 
 def _guarded_calls(node, guards=frozenset()):
@@ -130,13 +151,14 @@ def _guarded_calls(node, guards=frozenset()):
 
 
 def test_the_event_loop_calls_each_strategy_only_where_numba_can_drop_it():
-    # a run without JIT nodes or multipart payments passes None for with_jit / with_mpp, and Numba
-    # compiles a branch on a None argument away, so their handlers are never compiled (the default
-    # run's first compile took 132 s with them, 65 s without); a call outside such a guard would
-    # compile them for every run
+    # a run without JIT nodes or multipart payments passes None for with_jit / with_mpp (see
+    # tests/test_engine.py), and Numba compiles a branch on a None argument away (the test above),
+    # so their handlers are never compiled: a tiny run's cold start fell from 142 s to 41 s. A call
+    # outside such a guard would compile them for every run
     tree = ast.parse((REPO / "fastsim" / "kernels" / "events.py").read_text())
-    jit_handlers = {alias.name for node in tree.body if isinstance(node, ast.ImportFrom)
-                    and node.module == "fastsim.kernels.jit" for alias in node.names}
+    jit_handlers = {alias.asname or alias.name for node in tree.body
+                    if isinstance(node, ast.ImportFrom) and node.module == "fastsim.kernels.jit"
+                    for alias in node.names}
     (loop,) = [node for node in tree.body if isinstance(node, ast.FunctionDef)
                and node.name == "run_events"]
     strategy_calls = []
@@ -150,13 +172,12 @@ def test_the_event_loop_calls_each_strategy_only_where_numba_can_drop_it():
     assert [name for name, guarded in strategy_calls if not guarded] == []
 
 
-def test_the_cache_tells_whether_the_event_loop_was_compiled(tmp_path, monkeypatch):
-    from fastsim.config import load_config
+def test_a_compiled_variant_is_noted_in_the_cache_folder(tmp_path, monkeypatch):
     from fastsim.kernels import _jit
-    from fastsim.scenario import run_scenario
 
-    run_scenario(load_config(None, overrides={"network.synthetic_nodes": 60,
-                                              "workload.n_payments": 10}))
-    assert _jit.event_loop_cached()
-    monkeypatch.setattr(_jit, "_FOLDER", tmp_path)  # an empty cache: a first run
-    assert not _jit.event_loop_cached()
+    monkeypatch.setattr(_jit, "_FOLDER", tmp_path)  # an empty cache: nothing compiled yet
+    assert not _jit.compiled("run_events-jit0-mpp0")
+    _jit.note_compiled("run_events-jit0-mpp0")
+    assert _jit.compiled("run_events-jit0-mpp0") and not _jit.compiled("run_events-jit1-mpp0")
+    monkeypatch.setattr(_jit, "_FOLDER", None)  # no cache folder: nothing to say
+    assert _jit.compiled("run_events-jit1-mpp0")
