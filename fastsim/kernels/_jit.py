@@ -170,7 +170,7 @@ def _marker(name: str) -> Path:
 def compiled(name: str) -> bool:
     """Whether a run noted ``name`` (a variant of a kernel) compiled into this cache folder; also
     True where nothing is compiled (NUMBA_DISABLE_JIT) or nothing is kept (no cache folder)."""
-    return numba_config.DISABLE_JIT or _FOLDER is None or _marker(name).exists()
+    return bool(numba_config.DISABLE_JIT) or _FOLDER is None or _marker(name).exists()
 
 
 def note_compiled(name: str) -> None:
