@@ -29,7 +29,14 @@ def write(tmp_path, text, name="s.toml"):
 
 
 def finished(out: Path) -> set[str]:
-    return {str(p.parent.relative_to(out)) for p in out.rglob("run.json")}
+    """The cells written whole: os.walk skips a cell's staging folder that a running sweep renames
+    away while we look (rglob raised FileNotFoundError), and staging folders are hidden."""
+    cells = set()
+    for root, folders, files in os.walk(out):
+        folders[:] = [f for f in folders if not f.startswith(".")]
+        if "run.json" in files:
+            cells.add(str(Path(root).relative_to(out)))
+    return cells
 
 
 def assert_same_cells(a: Path, b: Path) -> None:
