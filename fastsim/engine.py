@@ -260,8 +260,12 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
             "inflight_count": np.zeros(m2, np.int32), "reserve_msat": reserve}
     amount = workload["amount_msat"].to_numpy().astype(np.int64)
     arrival = workload["t_arrival_s"].to_numpy().astype(np.float64)
-    # room for circles and parts (it grows when that runs out)
-    rows = k + (max(64, k // 4) if config.jit.variant != "none" else 0) + (4 * k if config.mpp.enabled else 0)
+    # room for circles and parts (it grows when that runs out); the event loop wants room for one
+    # event's burst of new payments even where no strategy makes any
+    burst = config.mpp.max_parts + config.jit.max_circles + 2
+    new_payments = config.jit.variant != "none" or config.mpp.enabled
+    rows = (k + burst + (max(64, k // 4) if config.jit.variant != "none" else 0)
+            + (4 * k if config.mpp.enabled else 0))
     if adopters is None:
         adopters = jit_adopters(network, config.jit.adoption, config.jit.adopters, seed)
     adopters = np.asarray(adopters, bool)
@@ -422,7 +426,6 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                     live_htlcs, live_routes = int(counters[lay.C_HTLCS]), int(counters[lay.C_ROUTE])
                     margin = 64
                 _grow(htlcs, HTLC_FIELDS, int(counters[lay.C_HTLCS]) + live_htlcs + margin)
-                burst = config.mpp.max_parts + config.jit.max_circles + 2
                 _grow(routes, routes.keys(),
                       int(counters[lay.C_ROUTE]) + live_routes + 64 * hop_cap + burst * hop_cap)
                 _grow(attempts, attempts.keys(), int(counters[lay.C_ATTEMPTS]) + CHUNK_EVENTS)
@@ -434,9 +437,10 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                 _grow(know, [k_ for k_ in know if k_ not in ("know_head", "know_newest")],
                       2 * int(counters[lay.C_KNOW]) + 1024)
                 _grow(heap, ("keys", "ties", "vals"), int(counters[lay.C_HEAP]) + CHUNK_EVENTS)
-                _grow(pays, pays.keys(), int(counters[lay.C_PAYMENTS]) + 1024 + burst)
+                payment_rows = int(counters[lay.C_PAYMENTS]) + (1024 if new_payments else 0) + burst
+                _grow(pays, pays.keys(), payment_rows)
                 recycled = _grown(recycled, pays["status"].shape[0])
-                _grow(retry, ("retry_slot",), int(counters[lay.C_PAYMENTS]) + 1024 + burst)
+                _grow(retry, ("retry_slot",), payment_rows)
                 _grow(jit, jit.keys(), int(counters[lay.C_JIT]) + 1024)
             if progress is not None:
                 progress(int(np.count_nonzero(pays["status"][:k])), k)

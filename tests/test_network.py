@@ -30,6 +30,14 @@ def test_directions_and_csr():
     assert net.largest_scc().tolist() == [0, 1]  # 2 -> 1 is disabled
 
 
+def test_text_columns_are_one_buffer_each():
+    # an object per name would keep a parsed snapshot's memory (see network._as_column)
+    net = tiny(alias=["x", None, "\u26a1 node"])
+    for name in ("pubkey", "alias", "scid"):
+        assert getattr(net, name).dtype.kind == "U"
+    assert net.alias.tolist() == ["x", "", "\u26a1 node"]
+
+
 @pytest.mark.parametrize("change, field", [
     (dict(node1=[1, 1]), "node1"),
     (dict(node1=[1, 5]), "node1"),
