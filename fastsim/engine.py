@@ -30,11 +30,12 @@ from fastsim.kernels.routing import (
     make_scratch,
 )
 from fastsim.network import Network
-from fastsim.recycling import forget_records, recycle
+from fastsim.recycling import forget_records, last_rows, recycle
 from fastsim.workload import validate_workload
 
 CHUNK_EVENTS = 1 << 16
 RECYCLED_HTLC_ROWS = 1 << 20  # initial room for HTLCs in flight when rows are recycled
+RECYCLED_ATTEMPT_ROWS = 1 << 18  # the same for attempts
 FAILURE_RECORD_ROWS = 1 << 16  # initial room for failure records (it grows as they last)
 PREFETCH_WINDOW = 512  # payments whose first routes are computed ahead, in parallel
 RETRY_SLOTS = 64  # retries computed ahead at once, at most (a batch is the failures in flight)
@@ -201,11 +202,11 @@ def _ordered(arrays: dict[str, np.ndarray], names: tuple[str, ...]) -> tuple:
     return tuple(arrays.values())
 
 
-def _grown(arr: np.ndarray, size: int) -> np.ndarray:
-    """``arr`` zero-padded to ``size`` rows (itself if it has them)."""
+def _grown(arr: np.ndarray, size: int, fill=0) -> np.ndarray:
+    """``arr`` padded with ``fill`` to ``size`` rows (itself if it has them)."""
     if arr.shape[0] >= size:
         return arr
-    out = np.zeros(size, arr.dtype)
+    out = np.zeros(size, arr.dtype) if fill == 0 else np.full(size, fill, arr.dtype)
     out[: arr.shape[0]] = arr
     return out
 
@@ -300,13 +301,15 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
         "t_last_part_s": np.full(rows, np.nan), "unsettled": np.zeros(rows, np.int16),
     }
     guess = max(64, 4 * k)
-    attempts = {"payment": np.zeros(guess, np.int32), "number": np.zeros(guess, np.int16),
-                "route_start": np.zeros(guess, np.int64), "n_hops": np.zeros(guess, np.int8),
-                "t_start_s": np.zeros(guess), "fail_direction": np.zeros(guess, np.int32),
-                "fail_amount_msat": np.zeros(guess, np.int64), "fail_reason": np.zeros(guess, np.int8)}
-    htlc_rows = table_rows
-    if htlc_rows is None:
+    att_rows, htlc_rows = table_rows, table_rows
+    if table_rows is None:
+        att_rows = guess if record_htlcs else min(guess, RECYCLED_ATTEMPT_ROWS)
         htlc_rows = 8 * guess if record_htlcs else min(8 * guess, RECYCLED_HTLC_ROWS)
+    attempts = {"payment": np.zeros(att_rows, np.int32), "number": np.zeros(att_rows, np.int16),
+                "route_start": np.zeros(att_rows, np.int64), "n_hops": np.zeros(att_rows, np.int8),
+                "t_start_s": np.zeros(att_rows), "fail_direction": np.zeros(att_rows, np.int32),
+                "fail_amount_msat": np.zeros(att_rows, np.int64),
+                "fail_reason": np.zeros(att_rows, np.int8), "serial": np.zeros(att_rows, np.int64)}
     routes = {"route_direction": np.zeros(htlc_rows, np.int64),
               "route_amount_msat": np.zeros(htlc_rows, np.int64),
               "route_cltv": np.zeros(htlc_rows, np.int64)}
@@ -376,6 +379,9 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
     # None compiles the event loop without that strategy's handlers (see kernels.events)
     with_jit = True if adopters.any() and config.jit.variant != "none" else None
     with_mpp = True if config.mpp.enabled else None
+    # the last attempt of each payment whose rows were recycled, for the JIT decisions' outputs
+    ended_attempts = None if with_jit is None else {"serial": np.full(rows, -1, np.int64),
+                                                    "n_hops": np.zeros(rows, np.int8)}
     t_setup = time.perf_counter()
     phases = _Phases()
 
@@ -418,17 +424,19 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                     "longer add up to the capacity")
             if status == lay.STATUS_NEED_SPACE:
                 # recycled tables grow only when what is in flight fills half of them
-                live_htlcs, live_routes, margin = 0, 0, CHUNK_EVENTS
+                live_htlcs, live_routes, live_attempts, margin = 0, 0, 0, CHUNK_EVENTS
                 if not record_htlcs:
                     with phases.timed("recycling_s"):
-                        recycled_rows += recycle(htlcs, routes, attempts, pays, jit, heap, counters,
-                                                 recycled, network, recycled_violations)
+                        recycled_rows += recycle(htlcs, routes, attempts, pays, jit, heap, retry,
+                                                 counters, recycled, ended_attempts, network,
+                                                 recycled_violations)
                     live_htlcs, live_routes = int(counters[lay.C_HTLCS]), int(counters[lay.C_ROUTE])
+                    live_attempts = int(counters[lay.C_ATTEMPTS])
                     margin = 64
                 _grow(htlcs, HTLC_FIELDS, int(counters[lay.C_HTLCS]) + live_htlcs + margin)
                 _grow(routes, routes.keys(),
                       int(counters[lay.C_ROUTE]) + live_routes + 64 * hop_cap + burst * hop_cap)
-                _grow(attempts, attempts.keys(), int(counters[lay.C_ATTEMPTS]) + CHUNK_EVENTS)
+                _grow(attempts, attempts.keys(), int(counters[lay.C_ATTEMPTS]) + live_attempts + margin)
                 with phases.timed("recycling_s"):
                     forget_records(know, pays, counters, prefetch[0],
                                    clock_s=float(heap["clock"][0]),
@@ -440,6 +448,10 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                 payment_rows = int(counters[lay.C_PAYMENTS]) + (1024 if new_payments else 0) + burst
                 _grow(pays, pays.keys(), payment_rows)
                 recycled = _grown(recycled, pays["status"].shape[0])
+                if ended_attempts is not None:
+                    ended_attempts = {
+                        "serial": _grown(ended_attempts["serial"], pays["status"].shape[0], -1),
+                        "n_hops": _grown(ended_attempts["n_hops"], pays["status"].shape[0])}
                 _grow(retry, ("retry_slot",), payment_rows)
                 _grow(jit, jit.keys(), int(counters[lay.C_JIT]) + 1024)
             if progress is not None:
@@ -463,6 +475,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                                for name, a in attempts.items()},
              "jit_table": {name: a[: int(counters[lay.C_JIT])] for name, a in jit.items()},
              "events": int(counters[lay.C_EVENTS]), "recycled": recycled[:n_pay],
+             "ended_attempts": ended_attempts,
              "recycled_violations": recycled_violations}
     result = _tables(network, workload, state, config.jit.variant, record_htlcs)
     result.timeline = timeline.table(timeline.rows)
@@ -476,6 +489,7 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
                       **phases.seconds,
                       "htlc_rows_recycled": recycled_rows,
                       "htlc_table_rows": int(htlcs["payment"].shape[0]),
+                      "attempt_table_rows": int(attempts["payment"].shape[0]),
                       "failure_records": int(counters[lay.C_KNOW]),
                       "failure_record_rows": failure_record_rows,
                       "speculated_retries": int(counters[lay.C_SPECULATED]),
@@ -532,7 +546,10 @@ def _view(m2: int) -> tuple:
 
 
 def recorded_first_routes(result: SimulationResult, max_hops: int) -> dict[str, np.ndarray]:
-    """Each payment's first route in a finished run, in the form ``simulate(first_routes=...)`` takes."""
+    """Each payment's first route in a run that kept every row (``record_htlcs``), in the form
+    ``simulate(first_routes=...)`` takes."""
+    if result.state["recycled"].any():
+        raise ValueError("the run recycled its attempts' rows: simulate it with record_htlcs=True")
     k = result.payments.height
     att = result.state["attempt_table"]
     routes = result.state["route_table"]
@@ -552,14 +569,21 @@ def recorded_first_routes(result: SimulationResult, max_hops: int) -> dict[str, 
     return out
 
 
-def _last_attempt(attempt_payment: np.ndarray, n_payments: int) -> np.ndarray:
-    """Each payment's last attempt (-1: none); attempts are numbered in the order they started."""
-    last = np.full(n_payments, -1, np.int64)
-    np.maximum.at(last, attempt_payment.astype(np.int64), np.arange(attempt_payment.shape[0]))
-    return last
+def _last_attempts(st: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Each payment's last attempt: its serial (-1: none) and hops, from the attempt rows still
+    held or, for a payment whose rows were recycled, from what recycling kept of them."""
+    att, n = st["attempt_table"], st["status"].shape[0]
+    ended = st["ended_attempts"]
+    serial = np.full(n, -1, np.int64) if ended is None else ended["serial"][:n].copy()
+    hops = np.zeros(n, np.int8) if ended is None else ended["n_hops"][:n].copy()
+    last = last_rows(att["payment"], n)
+    held = last >= 0
+    serial[held] = att["serial"][last[held]]
+    hops[held] = att["n_hops"][last[held]]
+    return serial, hops
 
 
-def _jit_events(st: dict, variant: str, last_attempt: np.ndarray) -> pl.DataFrame:
+def _jit_events(st: dict, variant: str, last_serial: np.ndarray, last_hops: np.ndarray) -> pl.DataFrame:
     """One row per JIT decision, with what became of its circles."""
     j = st["jit_table"]
     n = j["jit_circles"].astype(np.int64)
@@ -571,10 +595,8 @@ def _jit_events(st: dict, variant: str, last_attempt: np.ndarray) -> pl.DataFram
     def per_decision(values):
         return np.bincount(owner, weights=values, minlength=n.shape[0]).astype(np.int64)
 
-    att = st["attempt_table"]
     first_circle = np.where(n > 0, j["jit_circle"], 0).astype(np.int64)
-    last = last_attempt[first_circle]
-    hops = np.where((n > 0) & (last >= 0), att["n_hops"][np.maximum(last, 0)], 0)
+    hops = np.where((n > 0) & (last_serial[first_circle] >= 0), last_hops[first_circle], 0)
     amounts = np.split(st["amount_msat"][circle], np.cumsum(n)[:-1]) if n.shape[0] else []
     return pl.DataFrame({
         "t_s": j["jit_t_s"], "node": j["jit_node"], "payment": j["jit_payment"],
@@ -603,14 +625,14 @@ def _tables(network: Network, workload: pl.DataFrame, st: dict, variant: str,
     status = st["status"][:k]
     succeeded = status == lay.SUCCEEDED
     amount = st["amount_msat"][:k]
-    last_attempt = _last_attempt(st["attempt_table"]["payment"], st["status"].shape[0])
-    jit_events = _jit_events(st, variant, last_attempt)
+    last_serial, last_hops = _last_attempts(st)
+    jit_events = _jit_events(st, variant, last_serial, last_hops)
     # a part's JIT decisions count for its multipart payment
     of_payment = np.where(st["parent"] >= 0, st["parent"], np.arange(st["parent"].shape[0]))
     held = jit_events["payment"].to_numpy()
     rescued = np.zeros(k, bool)
     used = held[jit_events["forwarded"].to_numpy()
-                & (jit_events["attempt"].to_numpy() == last_attempt[held])
+                & (jit_events["attempt"].to_numpy() == last_serial[held])
                 & (st["status"][held] == lay.SUCCEEDED)]
     rescued[of_payment[used][of_payment[used] < k]] = True
     events_per_payment = np.bincount(of_payment, weights=st["jit_events"],
@@ -685,7 +707,8 @@ def _tables(network: Network, workload: pl.DataFrame, st: dict, variant: str,
     htlcs = pl.DataFrame({
         "id": np.arange(h["payment"].shape[0], dtype=np.int32),
         "payment": np.where(of_part, parent[htlc_payment], htlc_payment).astype(np.int32),
-        "attempt": h["attempt"], "part": part_number[htlc_payment], "hop": h["hop"],
+        "attempt": st["attempt_table"]["serial"][h["attempt"]].astype(np.int32),
+        "part": part_number[htlc_payment], "hop": h["hop"],
         "kind": pl.Series(np.array(KIND_NAMES, dtype=object)[h["kind"]].tolist(), dtype=pl.Categorical),
         "state": pl.Series(np.array(STATE_NAMES, dtype=object)[h["state"]].tolist(), dtype=pl.Categorical),
         **{name: h[name] for name in ("direction", "amount_msat", "cltv_expiry", "t_added_s",

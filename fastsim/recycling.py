@@ -8,8 +8,9 @@ ended and none of its HTLCs is in flight, nothing reads its rows again. Its HTLC
 against DESIGN.md 2.8 (the same checks as the finished run's, see ``invariants.htlc_violations``)
 and then dropped: the live rows move to the front of the tables, and every reference to them (the
 association links, ``pay_first_in``, a JIT decision's held HTLC and netting chain, HTLC events in the
-heap) is renumbered. The routes of the group's attempts go the same way; an attempt's row itself
-stays (the payment tables read it), its ``route_start`` set to -1.
+heap) is renumbered. The group's attempts and their routes go the same way (an HTLC's attempt and a
+retry slot's failed attempt renumbered); what the outputs read of a payment's last attempt (its
+serial number and hops) is kept aside, when the run has JIT decisions to report.
 
 Failure records go too once no search can read them: older than ``FORGET_AFTER_HALF_LIVES``
 half-lives (or of another payment, when senders do not remember failures) and of a hash no payment
@@ -46,11 +47,20 @@ def _renumber(refs: np.ndarray, new_id: np.ndarray, *, where: str, must_live: bo
     refs[at] = moved
 
 
+def last_rows(payment_of_row: np.ndarray, n_payments: int) -> np.ndarray:
+    """Each payment's last row (-1: none) of a table whose rows are in the order they were added."""
+    last = np.full(n_payments, -1, np.int64)
+    np.maximum.at(last, payment_of_row.astype(np.int64), np.arange(payment_of_row.shape[0]))
+    return last
+
+
 def recycle(htlcs: dict, routes: dict, attempts: dict, pays: dict, jit: dict, heap: dict,
-            counters: np.ndarray, recycled: np.ndarray, network, found: list[str]) -> int:
-    """Check and drop the HTLC and route rows of every hash group that has ended since the last
-    call; mark its payments in ``recycled`` and add what the checks found to ``found``. Returns the
-    count of HTLC rows dropped."""
+            retry: dict, counters: np.ndarray, recycled: np.ndarray, ended_attempts: dict | None,
+            network, found: list[str]) -> int:
+    """Check and drop the HTLC, attempt and route rows of every hash group that has ended since
+    the last call; mark its payments in ``recycled``, keep their last attempts in
+    ``ended_attempts`` (unless None) and add what the checks found to ``found``. Returns the count
+    of HTLC rows dropped."""
     n_h, n_pay = int(counters[lay.C_HTLCS]), int(counters[lay.C_PAYMENTS])
     n_att, n_jit = int(counters[lay.C_ATTEMPTS]), int(counters[lay.C_JIT])
     status, hash_of = pays["status"][:n_pay], pays["hash_of"][:n_pay]
@@ -104,7 +114,6 @@ def recycle(htlcs: dict, routes: dict, attempts: dict, pays: dict, jit: dict, he
     # routes: those of the attempts of groups still open, to the front, in attempt order
     att_payment, start = attempts["payment"][:n_att], attempts["route_start"][:n_att]
     live_att = open_group[hash_of[att_payment]]
-    start[~live_att] = -1
     keep_att = np.flatnonzero(live_att)
     length = attempts["n_hops"][keep_att].astype(np.int64)
     new_start = np.cumsum(length) - length
@@ -113,6 +122,25 @@ def recycle(htlcs: dict, routes: dict, attempts: dict, pays: dict, jit: dict, he
         arr[: source.shape[0]] = arr[source]
     start[keep_att] = new_start
     counters[lay.C_ROUTE] = source.shape[0]
+
+    # attempts: the same ones to the front
+    if ended_attempts is not None:
+        gone = np.flatnonzero(~live_att)
+        last = last_rows(att_payment[gone], n_pay)
+        ended = np.flatnonzero(last >= 0)
+        for name in ("serial", "n_hops"):
+            ended_attempts[name][ended] = attempts[name][gone[last[ended]]]
+    new_att = np.where(live_att, np.cumsum(live_att) - 1, -1)
+    for arr in attempts.values():
+        arr[: keep_att.shape[0]] = arr[keep_att]
+    _renumber(htlcs["attempt"][:n_kept], new_att, where="a live HTLC's attempt", must_live=True)
+    # a retry slot is taken by a payment still pending: its failed attempt lives
+    slot_of = retry["retry_slot"][:n_pay]
+    taken = slot_of[slot_of >= 0]
+    refs = retry["slot_attempt"][taken]
+    _renumber(refs, new_att, where="a retry slot's attempt", must_live=True)
+    retry["slot_attempt"][taken] = refs
+    counters[lay.C_ATTEMPTS] = keep_att.shape[0]
     return n_h - n_kept
 
 

@@ -93,7 +93,7 @@ def test_a_live_row_linked_to_a_dropped_one_is_refused():
 
 
 def test_a_long_run_keeps_its_tables():
-    """Twice as many payments (twice as long a run) need no larger HTLC, route or failure-record
+    """Twice as many payments (twice as long a run) need no larger HTLC, attempt or failure-record
     table, when failures are forgotten within the run."""
     tables = []
     for n in (4_000, 8_000):
@@ -103,5 +103,7 @@ def test_a_long_run_keeps_its_tables():
         res = simulate(sc.network, sc.workload, cfg, balances=sc.balances, record_htlcs=False,
                        table_rows=512)
         assert res.timings["htlc_rows_recycled"] > 2 * n
-        tables.append((res.timings["htlc_table_rows"], res.timings["failure_record_rows"]))
-    assert tables[1] == tables[0] and tables[0][0] <= 4096
+        assert res.payments["attempts"].sum() > 2 * 1024  # more than the attempt table holds
+        tables.append((res.timings["htlc_table_rows"], res.timings["attempt_table_rows"],
+                       res.timings["failure_record_rows"]))
+    assert tables[1] == tables[0] and tables[0][0] <= 4096 and tables[0][1] <= 1024

@@ -25,6 +25,7 @@ from fastsim.kernels.knowledge import forget, learn_now, learned_amount, load_kn
 from fastsim.kernels.latency import hop_latency_s
 from fastsim.kernels.layout import (
     C_ATTEMPTS,
+    C_ATTEMPTS_STARTED,
     C_FREE_SLOTS,
     C_HTLCS,
     C_KNOW,
@@ -450,7 +451,7 @@ def start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, rou
     NEEDS_CONSOLIDATION when the attempt's first hop waits for the sender's own circles."""
     src, attempts_made, last_reason, max_attempts, deadline = pays[0], pays[6], pays[11], pays[16], pays[17]
     (att_payment, att_number, att_route_start, att_n_hops, att_t_start, att_fail_dir, att_fail_amt,
-     att_fail_reason) = attempts
+     att_fail_reason, att_serial) = attempts
     route_dir, route_amt, route_cltv = routes
     window, pre_version, pre_status, pre_n_hops, pre_dir, pre_amt, pre_cltv, pre_usable, pre_time = prefetch
     (pot_payment, pot_ints, pot_floats, live_ints, live_floats, slot_ints, slot_floats, pre_ints,
@@ -508,6 +509,8 @@ def start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, rou
     att_fail_dir[a] = -1
     att_fail_amt[a] = 0
     att_fail_reason[a] = REASON_NONE
+    att_serial[a] = counters[C_ATTEMPTS_STARTED]
+    counters[C_ATTEMPTS_STARTED] += 1
     attempts_made[p] += 1
     if found_ints[POT_COUNT] == REUSED:
         counters[C_REUSED] += 1
@@ -526,6 +529,13 @@ def start_attempt(p, t, graph, topology, chan, node_version, pays, attempts, rou
     offer_first(p, a, route_amt[start], t, topology, chan, node_version, pays, attempts, routes,
                 htlcs, heap, counters, params)
     return e0
+
+
+@njit
+def attempt_row(serial, attempts, counters):
+    """The row of the attempt numbered ``serial`` in the run, one still held: rows keep the order
+    of their serials when recycling moves them."""
+    return np.int64(np.searchsorted(attempts[8][: counters[C_ATTEMPTS]], serial))
 
 
 @njit
@@ -561,7 +571,7 @@ def _compute_ahead(graph, topology, chan, node_version, pays, attempts, routes, 
     (retry_slot, slot_attempt, slot_time, slot_delivered, slot_version, slot_status, slot_n_hops,
      slot_direction, slot_amount, slot_cltv, free_slots, pending) = retry
     (att_payment, att_number, att_route_start, att_n_hops, att_t_start, att_fail_dir, att_fail_amt,
-     att_fail_reason) = attempts
+     att_fail_reason, att_serial) = attempts
     slot_ints, slot_floats, pre_ints, pre_floats = potentials[5:]
     route_dir, route_amt = routes[0], routes[1]
     src = pays[0]

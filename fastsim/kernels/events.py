@@ -159,7 +159,7 @@ def run_events(graph, topology, unresponsive, chan, node_version, pays, attempts
     src, t_start, status, attempts_made, fee, hops = pays[0], pays[3], pays[4], pays[6], pays[7], pays[8]
     last_reason, kind_of, deadline = pays[11], pays[12], pays[17]
     (att_payment, att_number, att_route_start, att_n_hops, att_t_start, att_fail_dir, att_fail_amt,
-     att_fail_reason) = attempts
+     att_fail_reason, att_serial) = attempts
     route_dir, route_amt, route_cltv = routes
     (h_payment, h_attempt, h_part, h_hop, h_kind, h_state, h_direction, h_amount, h_cltv,
      h_t_added, h_t_resolved, h_funds, h_first_in, h_next_in, h_nets) = htlcs

@@ -36,7 +36,8 @@ Each decision is a row of the JIT table (``layout.JIT_FIELDS``); its circles are
 import numpy as np
 
 from fastsim.kernels._jit import njit
-from fastsim.kernels.attempts import FEE_RESERVE_PER_MILLE, fill_own, offer_first, start_attempt
+from fastsim.kernels.attempts import (FEE_RESERVE_PER_MILLE, attempt_row, fill_own, offer_first,
+                                      start_attempt)
 from fastsim.kernels.forwarding import fail_back, next_hop, offer_next
 from fastsim.kernels.htlcs import NETTED
 from fastsim.kernels.knowledge import record_failure
@@ -125,7 +126,7 @@ def rebalance_budget(policy, factor, fee_msat, amount_msat, direction, jit_state
 
 
 @njit
-def _decide(j, t, node, p, a, direction, shortfall, jit):
+def _decide(j, t, node, p, serial, direction, shortfall, jit):
     """Write the decision's row as it starts."""
     (jit_t, jit_node, jit_payment, jit_attempt, jit_depth, jit_direction, jit_shortfall, jit_amount,
      jit_budget, jit_held, jit_circle, jit_outcome, jit_forwarded, jit_needed, jit_lockup,
@@ -133,7 +134,7 @@ def _decide(j, t, node, p, a, direction, shortfall, jit):
     jit_t[j] = t
     jit_node[j] = node
     jit_payment[j] = p
-    jit_attempt[j] = a
+    jit_attempt[j] = serial
     jit_direction[j] = direction
     jit_shortfall[j] = shortfall
     jit_amount[j] = 0
@@ -205,14 +206,15 @@ def _split(node, direction, need, max_parts, topology, chan, params, own, create
 
 
 @njit
-def _decision(node, p, a, held, direction, x, t, pays, chan, counters, params, jit, jit_state):
-    """A new JIT decision of ``node``, short of forwarding ``x`` over ``direction`` for attempt
-    ``a`` of payment ``p`` (``held``: the incoming HTLC, or SOURCE_HOLD); returns its row, ended
-    as ``busy`` when N has a rebalance for that channel in flight already."""
+def _decision(node, p, serial, held, direction, x, t, pays, chan, counters, params, jit, jit_state):
+    """A new JIT decision of ``node``, short of forwarding ``x`` over ``direction`` for the attempt
+    numbered ``serial`` (in the run) of payment ``p`` (``held``: the incoming HTLC, or
+    SOURCE_HOLD); returns its row, ended as ``busy`` when N has a rebalance for that channel in
+    flight already."""
     j = counters[C_JIT]
     counters[C_JIT] += 1
     pays[19][p] += 1
-    _decide(j, t, node, p, a, direction, x - spendable(chan, direction), jit)
+    _decide(j, t, node, p, serial, direction, x - spendable(chan, direction), jit)
     jit[4][j] = pays[13][p]
     jit[9][j] = held
     if params[P_JIT_ONE_PER_CHANNEL] != 0.0 and jit_state[2][direction] > 0:
@@ -289,7 +291,7 @@ def on_shortfall(h, direction, x, t, graph, topology, chan, node_version, pays, 
     if (params[P_JIT_VARIANT] == JIT_NONE or not jit_state[0][node]
             or pays[13][p] > params[P_JIT_MAX_DEPTH]):
         return False
-    j = _decision(node, p, a, h, direction, x, t, pays, chan, counters, params, jit, jit_state)
+    j = _decision(node, p, attempts[8][a], h, direction, x, t, pays, chan, counters, params, jit, jit_state)
     # what N earns on the forward: h's amount, with the offers a netting upstream took off it
     fee_msat = htlcs[7][h] - x
     g = htlcs[14][h]
@@ -313,7 +315,7 @@ def on_source_shortfall(p, a, t, graph, topology, chan, node_version, pays, atte
     start, n = attempts[2][a], attempts[3][a]
     direction, x = routes[0][start], routes[1][start]
     node = pays[0][p]
-    j = _decision(node, p, a, SOURCE_HOLD, direction, x, t, pays, chan, counters, params, jit,
+    j = _decision(node, p, attempts[8][a], SOURCE_HOLD, direction, x, t, pays, chan, counters, params, jit,
                   jit_state)
     left = pays[15][p] - (x - routes[1][start + n - 1])
     if jit[11][j] != OUT_PENDING or not _launch(
@@ -344,8 +346,8 @@ def _give_up(j, outcome, t, pays, attempts, routes, know, htlcs, heap, counters,
     p = np.int64(jit[2][j])
     pays[20][p] = -1
     if h == SOURCE_HOLD:
-        _source_fails(p, np.int64(jit[3][j]), t, pays, attempts, routes, know, heap, counters,
-                      node_version)
+        _source_fails(p, attempt_row(jit[3][j], attempts, counters), t, pays, attempts, routes,
+                      know, heap, counters, node_version)
     else:
         e2, x, cltv = next_hop(h, htlcs, attempts, routes)
         fail_back(h, e2, x, REASON_LIQUIDITY, t, pays, attempts, htlcs, heap, counters, params,
@@ -407,7 +409,8 @@ def on_circle_offer(g, c, t, topology, chan, node_version, pays, attempts, route
     jit[17][j] += 1
     if jit[17][j] < jit[16][j]:
         return
-    h, p, a = np.int64(jit[9][j]), np.int64(jit[2][j]), np.int64(jit[3][j])
+    h, p = np.int64(jit[9][j]), np.int64(jit[2][j])
+    a = attempt_row(jit[3][j], attempts, counters) if h == SOURCE_HOLD else np.int64(-1)
     if h == SOURCE_HOLD:
         e2, x = routes[0][attempts[2][a]], routes[1][attempts[2][a]]
     else:

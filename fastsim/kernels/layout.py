@@ -84,8 +84,11 @@ PAYMENT_FIELDS = ("src", "dst", "amount_msat", "t_start_s", "status", "reason", 
                   "last_hop", "budget_msat", "max_attempts", "deadline_s", "jit_event",
                   "jit_events", "held_by", "first_hop", "hash_of", "consolidates", "parent",
                   "parts", "parts_open", "held_msat", "t_last_part_s", "unsettled")
+# one row per attempt in flight (rows are recycled with their hash group's, see fastsim.recycling):
+# ``number``: the attempt's number within its payment; ``serial``: its number within the run, the
+# one outputs give (a row's index is not: rows move)
 ATTEMPT_FIELDS = ("payment", "number", "route_start", "n_hops", "t_start_s", "fail_direction",
-                  "fail_amount_msat", "fail_reason")
+                  "fail_amount_msat", "fail_reason", "serial")
 ROUTE_FIELDS = ("route_direction", "route_amount_msat", "route_cltv")
 # failure records, linked per node newest first from ``know_head``; ``know_newest``: per node the
 # record it learned last
@@ -108,11 +111,12 @@ COUNTER_FIELDS = ("n_htlcs", "heap_size", "seq", "n_route", "n_attempts", "n_kno
                   "events", "bad_channel", "route_searches", "prefetched_routes_used", "free_slots",
                   "pending_slots", "speculated_retries", "speculated_retries_used",
                   "prefetched_routes_revalidated", "potentials_reused", "n_payments", "n_workload",
-                  "n_jit")
+                  "n_jit", "attempts_started")
+# ``n_attempts``: attempt rows in use; ``attempts_started``: attempts in all, the next serial
 (C_HTLCS, C_HEAP, C_SEQ, C_ROUTE, C_ATTEMPTS, C_KNOW, C_NEXT_PAYMENT, C_EVENTS,
  C_BAD_CHANNEL, C_SEARCHES, C_PREFETCH_USED, C_FREE_SLOTS, C_PENDING_SLOTS, C_SPECULATED,
  C_SPECULATED_USED, C_REVALIDATED, C_REUSED, C_PAYMENTS, C_WORKLOAD,
- C_JIT) = range(len(COUNTER_FIELDS))
+ C_JIT, C_ATTEMPTS_STARTED) = range(len(COUNTER_FIELDS))
 # the event queue: a heap of (time, sequence) -> value, and ``clock``: the time of the last event
 # that changed anything (atomic mode starts the next payment no earlier), then the time at which the
 # loop returns for the timeline to be sampled
