@@ -93,24 +93,45 @@ class _Timeline:
 
 def graph_arrays(network: Network) -> tuple:
     """The gossip view the routing kernel searches (order of GRAPH_FIELDS): enabled directions only,
-    grouped by receiving node (``in_*``) and by sending node (``fwd_*``)."""
+    grouped by receiving node (``in_*``) and by sending node (``fwd_*``), each node's by fee rate."""
     capacity = network.direction_capacity_msat()
-    keep = network.in_dir[network.enabled[network.in_dir]]
-    keep_out = network.out_dir[network.enabled[network.out_dir]]
+    enabled_in = network.in_dir[network.enabled[network.in_dir]]
+    # a node's incoming directions by fee rate, then base fee; ``in_tie_rank`` keeps their place
+    # in direction order, which breaks the search's ties
+    node = network.dir_dst[enabled_in]
+    in_ptr = _ptr(node, network.n_nodes)
+    order = np.lexsort((network.fee_base_msat[enabled_in], network.fee_rate_ppm[enabled_in], node))
+    keep = enabled_in[order]
+    enabled_out = network.out_dir[network.enabled[network.out_dir]]
+    out_node = network.dir_src[enabled_out]
+    keep_out = enabled_out[np.lexsort((network.fee_base_msat[enabled_out],
+                                       network.fee_rate_ppm[enabled_out], out_node))]
     cols = {
-        "in_ptr": _ptr(network.dir_dst[keep], network.n_nodes), "in_dir": keep,
+        "in_ptr": in_ptr, "in_dir": keep,
         "in_src": network.dir_src[keep], "in_capacity_msat": capacity[keep],
         "in_fee_base_msat": network.fee_base_msat[keep], "in_fee_rate_ppm": network.fee_rate_ppm[keep],
         "in_cltv_delta": network.cltv_delta[keep].astype(np.int64),
         "in_htlc_min_msat": network.htlc_min_msat[keep], "in_htlc_max_msat": network.htlc_max_msat[keep],
         "dir_dst": network.dir_dst,
-        "fwd_ptr": _ptr(network.dir_src[keep_out], network.n_nodes), "fwd_dir": keep_out,
+        "fwd_ptr": _ptr(out_node, network.n_nodes), "fwd_dir": keep_out,
         "fwd_dst": network.dir_dst[keep_out], "fwd_capacity_msat": capacity[keep_out],
         "fwd_fee_base_msat": network.fee_base_msat[keep_out],
         "fwd_fee_rate_ppm": network.fee_rate_ppm[keep_out],
         "fwd_htlc_max_msat": network.htlc_max_msat[keep_out],
+        "in_tie_rank": order - in_ptr[node[order]],
+        "in_base_floor_msat": _suffix_min(network.fee_base_msat[keep], node[order]),
+        "fwd_base_floor_msat": _suffix_min(network.fee_base_msat[keep_out], network.dir_src[keep_out]),
     }
     return tuple(cols[name] for name in GRAPH_FIELDS)
+
+
+def _suffix_min(values: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """The least of ``values`` from each place to the end of its run of equal, ascending ``group``."""
+    # ranks, each group lifted above all earlier ones: in reverse order a running minimum then
+    # never crosses into the next group
+    distinct, rank = np.unique(values, return_inverse=True)
+    lift = group.astype(np.int64) * (distinct.size + 1)
+    return distinct[np.minimum.accumulate((rank + lift)[::-1])[::-1] - lift]
 
 
 def _ptr(grouped_by: np.ndarray, n_nodes: int) -> np.ndarray:

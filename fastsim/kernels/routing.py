@@ -32,14 +32,20 @@ from fastsim.kernels.heap import EMPTY, heap_pop, heap_push
 
 # Gossip laid out in the order of the incoming-direction CSR (enabled directions only), so that
 # the search reads each node's incoming directions sequentially; ``in_dir[k]`` is the direction.
-# The ``fwd_*`` columns are the same directions in the outgoing-CSR order, for the forward bounds.
+# Each node's incoming directions are ordered by fee rate, ``in_base_floor_msat[k]`` is the least
+# base fee from k to the end of the node's list: what the rest of its list charges at least (see
+# ``_search``); ``in_tie_rank[k]`` is k's place in the node's list in direction order.
+# The ``fwd_*`` columns are the same directions in the outgoing-CSR order, for the forward bounds,
+# each node's again by fee rate (``fwd_base_floor_msat`` as ``in_base_floor_msat``).
 GRAPH_FIELDS = ("in_ptr", "in_dir", "in_src", "in_capacity_msat", "in_fee_base_msat",
                 "in_fee_rate_ppm", "in_cltv_delta", "in_htlc_min_msat", "in_htlc_max_msat", "dir_dst",
                 "fwd_ptr", "fwd_dir", "fwd_dst", "fwd_capacity_msat", "fwd_fee_base_msat",
-                "fwd_fee_rate_ppm", "fwd_htlc_max_msat")
+                "fwd_fee_rate_ppm", "fwd_htlc_max_msat", "in_tie_rank", "in_base_floor_msat",
+                "fwd_base_floor_msat")
 SCRATCH_FIELDS = ("dist", "amt", "prob", "hops", "cltv", "next_dir", "mark", "touched",
                   "heap_keys", "heap_ties", "heap_vals", "bound", "bound_mark", "bound_touched",
-                  "bound_heap_keys", "bound_heap_ties", "bound_heap_vals")
+                  "bound_heap_keys", "bound_heap_ties", "bound_heap_vals", "rank", "resume",
+                  "next_to_source", "bound_resume")
 
 MODEL_FIELDS = ("cost_model", "mu", "apriori", "half_life_s", "attempt_cost_msat", "attempt_cost_ppm")
 LIMIT_FIELDS = ("fee_budget_msat", "max_hops", "max_cltv", "final_cltv")
@@ -78,13 +84,15 @@ def make_potential(rows: int = 1):
 
 def make_scratch(n_nodes: int, n_directions: int):
     """Per-search working arrays, reused across searches (only touched entries are reset)."""
-    heap = n_directions + n_nodes + 1
+    heap = n_directions + 2 * n_nodes + 1  # every relaxation, and a deferred scan per node
     return (np.zeros(n_nodes), np.zeros(n_nodes, np.int64), np.zeros(n_nodes),
             np.zeros(n_nodes, np.int32), np.zeros(n_nodes, np.int64), np.full(n_nodes, -1, np.int64),
             np.zeros(n_nodes, np.int8), np.zeros(n_nodes, np.int32), np.zeros(heap),
             np.zeros(heap, np.int64), np.zeros(heap, np.int64),
             np.zeros(n_nodes), np.zeros(n_nodes, np.int8), np.zeros(n_nodes, np.int32),
-            np.zeros(heap), np.zeros(heap, np.int64), np.zeros(heap, np.int64))
+            np.zeros(heap), np.zeros(heap, np.int64), np.zeros(heap, np.int64),
+            np.zeros(n_nodes, np.int64), np.zeros(n_nodes, np.int64), np.zeros(n_nodes, np.int8),
+            np.zeros(n_nodes, np.int64))
 
 
 @njit(inline="always")
@@ -199,14 +207,46 @@ def _bound_step(source, amount_msat, graph, own_spendable, fail_amt, cost_model,
     """Settle the forward search's next node: its least cost from the sender, every hop priced at
     ``amount_msat`` with the failures in ``fail_amt`` (those that stay until the payment ends, so
     that a retry may reuse the bounds while others fade). Returns (heap size, touched count,
-    directions scanned); afterwards the heap top (if any) is unsettled, so its key is the forward
-    search's radius."""
-    fwd_ptr, fwd_dir, fwd_dst, fwd_capacity, fwd_fee_base, fwd_fee_rate, fwd_htlc_max = graph[10:17]
-    bound, bound_mark, bound_touched, keys, ties, vals = scratch[11:17]
+    directions scanned, counted in full); afterwards the heap top (if any) is an unsettled node,
+    so its key is the forward search's radius.
+
+    As in the backward search (see ``_search``), a node's outgoing directions are scanned by fee
+    rate only while they can still price a node below the queue's least; the rest wait in the
+    queue as one entry of a negative tie. The bounds are the same as a full scan's."""
+    fwd_ptr = graph[10]
+    bound_mark, keys, ties, vals = scratch[12], scratch[14], scratch[15], scratch[16]
     u = vals[0]
     size = heap_pop(keys, ties, vals, size)
     bound_mark[u] = 2
-    for i in range(fwd_ptr[u], fwd_ptr[u + 1]):
+    size, n_touched = _bound_scan(u, fwd_ptr[u], source, amount_msat, graph, own_spendable,
+                                  fail_amt, cost_model, mu, lnd_hop_cost, scratch, size, n_touched)
+    while size > 0 and (ties[0] < 0 or bound_mark[vals[0]] == 2):
+        w = vals[0]
+        deferred = ties[0] < 0
+        size = heap_pop(keys, ties, vals, size)
+        if deferred:
+            size, n_touched = _bound_scan(w, scratch[20][w], source, amount_msat, graph,
+                                          own_spendable, fail_amt, cost_model, mu, lnd_hop_cost,
+                                          scratch, size, n_touched)
+    return size, n_touched, fwd_ptr[u + 1] - fwd_ptr[u]
+
+
+@njit
+def _bound_scan(u, pos, source, amount_msat, graph, own_spendable, fail_amt, cost_model, mu,
+                lnd_hop_cost, scratch, size, n_touched):
+    """Relax settled node u's outgoing directions from ``pos`` on, by fee rate, until the rest cannot
+    price a node below the queue's least (the sender's own, which cost nothing, all at once)."""
+    fwd_ptr, fwd_dir, fwd_dst, fwd_capacity, fwd_fee_base, fwd_fee_rate, fwd_htlc_max = graph[10:17]
+    fwd_base_floor_msat = graph[19]
+    bound, bound_mark, bound_touched, keys, ties, vals = scratch[11:17]
+    bound_resume = scratch[20]
+    hop_floor = bound[u] + (lnd_hop_cost if cost_model == COST_LND else 0.0)
+    for i in range(pos, fwd_ptr[u + 1]):
+        if u != source and size > 0:
+            floor = _key_floor(hop_floor, fwd_base_floor_msat[i], fwd_fee_rate[i], amount_msat)
+            if floor > keys[0]:
+                bound_resume[u] = i
+                return heap_push(keys, ties, vals, size, floor, np.int64(-1), np.int64(u)), n_touched
         v = fwd_dst[i]
         if bound_mark[v] == 2 or amount_msat > fwd_htlc_max[i]:
             continue
@@ -236,9 +276,7 @@ def _bound_step(source, amount_msat, graph, own_spendable, fail_amt, cost_model,
         bound_mark[v] = 1
         bound[v] = new_bound
         size = heap_push(keys, ties, vals, size, new_bound, np.int64(v), np.int64(v))
-    while size > 0 and bound_mark[vals[0]] == 2:
-        size = heap_pop(keys, ties, vals, size)
-    return size, n_touched, fwd_ptr[u + 1] - fwd_ptr[u]
+    return size, n_touched
 
 
 @njit(inline="always")
@@ -255,7 +293,8 @@ def block_scratch_row(block_scratch, b):
             block_scratch[4][b], block_scratch[5][b], block_scratch[6][b], block_scratch[7][b],
             block_scratch[8][b], block_scratch[9][b], block_scratch[10][b], block_scratch[11][b],
             block_scratch[12][b], block_scratch[13][b], block_scratch[14][b],
-            block_scratch[15][b], block_scratch[16][b])
+            block_scratch[15][b], block_scratch[16][b], block_scratch[17][b],
+            block_scratch[18][b], block_scratch[19][b], block_scratch[20][b])
 
 
 @njit(inline="always")
@@ -279,14 +318,40 @@ def _keep_potential(bound, bound_mark, bound_touched, n_bound_touched, radius, o
     out_floats[POT_RADIUS] = radius
 
 
+@njit(inline="always")
+def _key_floor(hop_floor, base_floor_msat, rate_ppm, amount_msat):
+    """The least key a relaxation over a node's incoming directions from a place in its list on
+    can have (the list is by fee rate: each charges at least this fee), shaved so that rounding
+    never lifts it above one."""
+    return (hop_floor + forward_fee(base_floor_msat, rate_ppm, amount_msat)) * (1.0 - 1e-12)
+
+
+@njit(inline="always")
+def _not_better(new_dist, new_rank, old_dist, old_rank):
+    """Whether a relaxation leaves a label as it is: it costs more, or as much and came later."""
+    return new_dist > old_dist or (new_dist == old_dist and new_rank >= old_rank)
+
+
 @njit
 def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, max_hops, max_cltv,
             final_cltv, scratch, route, potential):
-    """One backwards A* search; returns (n_hops or 0, whether a limit pruned it)."""
+    """One backwards A* search; returns (n_hops or 0, whether a limit pruned it).
+
+    A settled node's incoming directions are scanned by fee rate, and only while what they charge
+    at least (``_key_floor``) keeps their key within the queue's least: the rest wait in the queue
+    as one entry keyed on that floor (a negative tie, so it comes before nodes of the same key).
+    A direction's relaxation is therefore made before any node it could improve is settled, and
+    on equal cost the label of the earliest relaxation in settle-then-CSR order wins (``rank``),
+    as if every node's directions were scanned in full when it was settled: the labels, the route
+    and whether a limit pruned the search are those of the full scan, which is slow at hubs with
+    thousands of channels. The sender's own directions cost no fee: they are relaxed at once."""
     (in_ptr, in_dir, in_src, in_capacity_msat, in_fee_base_msat, in_fee_rate_ppm, in_cltv_delta,
      in_htlc_min_msat, in_htlc_max_msat, dir_dst) = graph[:10]
+    fwd_ptr, fwd_dst = graph[10], graph[12]
+    in_tie_rank, in_base_floor_msat = graph[17], graph[18]
     dist, amt, prob, hops, cltv, next_dir, mark, touched, heap_keys, heap_ties, heap_vals = scratch[:11]
     bound, bound_mark, bound_touched, bound_keys, bound_ties, bound_vals = scratch[11:17]
+    rank, resume, next_to_source = scratch[17], scratch[18], scratch[19]
     own_spendable, fail_amt, fwd_fail_amt, fail_age_s = view[0], view[1], view[2], view[3]
     cost_model, mu, apriori, half_life_s, attempt_cost_msat, attempt_cost_ppm = model
     reuse, kept_ints, kept_floats, out_ints, out_floats = potential
@@ -316,6 +381,8 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
     bound_scans = 0
     scans = 0
     lnd_hop_cost = lnd_hop_floor(attempt_cost, apriori) if cost_model == COST_LND else 0.0
+    for i in range(fwd_ptr[source], fwd_ptr[source + 1]):
+        next_to_source[fwd_dst[i]] = 1
 
     dist[target] = 0.0
     amt[target] = amount_msat
@@ -329,6 +396,7 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
     size = heap_push(heap_keys, heap_ties, heap_vals, EMPTY, 0.0, np.int64(target), np.int64(target))
     pruned = False
     found = False
+    n_settled = 0
     while size > 0:
         # the forward search takes about a third of the scans: its bounds pay off early
         if bound_size > 0 and 2 * bound_scans <= scans:
@@ -341,29 +409,61 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
             continue
         key = heap_keys[0]
         u = heap_vals[0]
+        deferred = heap_ties[0] < 0
         size = heap_pop(heap_keys, heap_ties, heap_vals, size)
-        if mark[u] == 2:
-            continue
-        # bounds only grow as the forward search advances: an entry keyed on an older bound is
-        # queued again with the current one
-        current = dist[u] + _lower_bound(u, bound, bound_mark, radius)
-        if current > key:
-            if current < np.inf:
-                size = heap_push(heap_keys, heap_ties, heap_vals, size, current, np.int64(u), np.int64(u))
-            continue
-        mark[u] = 2
-        if u == source:
-            found = True
-            break
-        if hops[u] >= max_hops:
-            pruned = True
-            continue
-        hop_amount = amt[u]
-        scans += in_ptr[u + 1] - in_ptr[u]
-        for k in range(in_ptr[u], in_ptr[u + 1]):
-            v = in_src[k]
-            if mark[v] == 2:
+        if deferred:
+            pos = resume[u]  # the rest of u's incoming directions
+            own_pass = False
+        else:
+            if mark[u] == 2:
                 continue
+            # bounds only grow as the forward search advances: an entry keyed on an older bound is
+            # queued again with the current one
+            current = dist[u] + _lower_bound(u, bound, bound_mark, radius)
+            if current > key:
+                if current < np.inf:
+                    size = heap_push(heap_keys, heap_ties, heap_vals, size, current, np.int64(u), np.int64(u))
+                continue
+            mark[u] = 2
+            rank[u] = n_settled  # a settled node's rank is its place in the settle order
+            n_settled += 1
+            if u == source:
+                found = True
+                break
+            if hops[u] >= max_hops:
+                pruned = True
+                continue
+            # the forward search's pace counts every incoming direction, scanned now or not
+            scans += in_ptr[u + 1] - in_ptr[u]
+            pos = in_ptr[u]
+            own_pass = next_to_source[u] == 1
+        u_rank = rank[u] << 32
+        hop_amount = amt[u]
+        # under lnd's model a remote hop also adds at least its least probability penalty
+        hop_floor = dist[u] + lnd_hop_cost / prob[u]
+        end = in_ptr[u + 1]
+        while True:
+            if pos == end:
+                if not own_pass:
+                    break
+                own_pass = False  # the sender's directions first; then the rest
+                pos = in_ptr[u]
+                continue
+            if not own_pass:
+                floor = _key_floor(hop_floor, in_base_floor_msat[pos], in_fee_rate_ppm[pos],
+                                   hop_amount)
+                if size > 0 and floor > heap_keys[0]:
+                    resume[u] = pos
+                    size = heap_push(heap_keys, heap_ties, heap_vals, size, floor, np.int64(-1),
+                                     np.int64(u))
+                    break
+            k = pos
+            pos += 1
+            v = in_src[k]
+            if (v == source) != own_pass:
+                continue
+            if mark[v] == 2 and rank[v] < rank[u]:
+                continue  # settled before u: a full scan at u's settling would have skipped it
             if hop_amount < in_htlc_min_msat[k] or hop_amount > in_htlc_max_msat[k]:
                 continue
             e = in_dir[k]
@@ -391,10 +491,13 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
             if new_amt - amount_msat > fee_budget_msat or new_cltv > max_cltv:
                 pruned = True
                 continue
+            if mark[v] == 2:
+                continue  # settled after u: this relaxation cannot have improved it
+            k_rank = u_rank + in_tie_rank[k]
             if cost_model == COST_FEE:
                 new_dist = dist[u] + fee
             elif cost_model == COST_PROBABILITY:
-                if mark[v] == 1 and dist[u] + fee >= dist[v]:
+                if mark[v] == 1 and _not_better(dist[u] + fee, k_rank, dist[v], rank[v]):
                     continue  # cannot improve, whatever the risk term: skip the logarithm
                 if v != source:
                     # fail_amt[e] is NO_FAILURE or above the amount here (checked above)
@@ -403,7 +506,7 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
                 new_dist = dist[u] + fee + mu * (hop_amount / 1000.0) * -math.log(p)
             else:
                 new_dist = (new_amt - amount_msat) + attempt_cost / (prob[u] * p)
-            if mark[v] == 1 and new_dist >= dist[v]:
+            if mark[v] == 1 and _not_better(new_dist, k_rank, dist[v], rank[v]):
                 continue
             lower = _lower_bound(v, bound, bound_mark, radius)
             if lower == np.inf:
@@ -414,6 +517,7 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
                 touched[n_touched] = v
                 n_touched += 1
             mark[v] = 1
+            rank[v] = k_rank  # an unsettled node's rank is that of the relaxation it holds
             dist[v] = new_dist
             amt[v] = new_amt
             prob[v] = prob[u] * p
@@ -422,6 +526,8 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
             next_dir[v] = e
             size = heap_push(heap_keys, heap_ties, heap_vals, size, new_dist + lower, np.int64(v),
                              np.int64(v))
+    for i in range(fwd_ptr[source], fwd_ptr[source + 1]):
+        next_to_source[fwd_dst[i]] = 0
 
     n_hops = 0
     if found:

@@ -11,6 +11,7 @@ from fastsim.kernels.routing import (
     COST_FEE,
     COST_LND,
     COST_PROBABILITY,
+    GRAPH_FIELDS,
     NO_FAILURE,
     POT_COUNT,
     ROUTE_CLTV,
@@ -67,7 +68,7 @@ def model(cost, mu=1.0):
 
 
 def route(net, source, target, amount, *, cost=COST_FEE, own=None, fail=None, budget=BIG,
-          max_hops=20, max_cltv=2016, final_cltv=18, mu=1.0, fail_age_s=1.0):
+          max_hops=20, max_cltv=2016, final_cltv=18, mu=1.0, fail_age_s=1.0, graph=None):
     m2 = net.n_directions
     own_spendable = np.full(m2, -1, np.int64)
     for e in range(m2):
@@ -81,7 +82,8 @@ def route(net, source, target, amount, *, cost=COST_FEE, own=None, fail=None, bu
     ra = np.zeros(max_hops + 1, np.int64)
     rc = np.zeros(max_hops + 1, np.int64)
     pot_ints, pot_floats = make_potential()
-    n_hops, status = find_route(source, target, amount, graph_arrays(net),
+    n_hops, status = find_route(source, target, amount,
+                                graph_arrays(net) if graph is None else graph,
                                 view(own_spendable, fail_amt, fail_age), model(cost, mu),
                                 (budget, max_hops, max_cltv, final_cltv),
                                 make_scratch(net.n_nodes, m2), (rd, ra, rc),
@@ -144,11 +146,11 @@ def test_budget_is_not_blamed_when_no_route_exists():
 
 
 @st.composite
-def random_graphs(draw, max_nodes=7, max_channels=12):
+def random_graphs(draw, max_nodes=7, max_channels=12, fees=st.integers(0, 5000)):
     n, edges = draw(channel_ends(max_nodes=max_nodes, max_channels=max_channels))
     k = 2 * len(edges)
-    ppm = per_direction(draw, st.integers(0, 5000), len(edges))
-    base = per_direction(draw, st.integers(0, 5000), len(edges))
+    ppm = per_direction(draw, fees, len(edges))
+    base = per_direction(draw, fees, len(edges))
     cltv = per_direction(draw, st.integers(5, 200), len(edges))
     enabled = per_direction(draw, st.booleans(), len(edges))
     net = make_network(n, edges, ppm=ppm, base=base, cltv=cltv, enabled=enabled)
@@ -184,6 +186,67 @@ def test_fee_model_matches_brute_force(case):
                                        max_hops=20, max_cltv=BIG, final_cltv=18)
         # the reason says whether a route exists beyond the limits
         assert (status == ROUTE_NONE) == (unlimited is None)
+
+
+def test_equal_fees_tie_on_direction_order_though_lists_go_by_fee_rate():
+    """Two channels 2 -> 1 charge the same at this amount: 0 + 200 ppm (direction 2) and
+    10,000 + 100 ppm (direction 4). Node 1's list goes by fee rate, so direction 4 is scanned first,
+    yet the route is that of a scan in direction order, as every tie is broken."""
+    net = make_network(3, [(0, 2), (2, 1), (2, 1)], ppm=[0, 0, 200, 200, 100, 100],
+                       base=[0, 0, 0, 0, 10_000, 10_000])
+    for cost in (COST_FEE, COST_PROBABILITY, COST_LND):
+        status, dirs, amts, _ = route(net, 0, 1, 100_000_000, cost=cost)
+        assert status == ROUTE_OK and dirs == [0, 2] and amts == [100_020_000, 100_000_000]
+
+
+def test_graph_lists_each_node_by_fee_rate_with_floors_and_tie_ranks():
+    net = make_network(5, [(0, 1), (2, 1), (3, 1), (1, 4), (2, 1), (4, 2)],
+                       ppm=[5, 1, 300, 2, 100, 3, 7, 4, 100, 5, 9, 6],
+                       base=[10, 0, 1000, 0, 0, 0, 5, 0, 2000, 0, 1, 0])
+    g = dict(zip(GRAPH_FIELDS, graph_arrays(net)))
+    for side, ends, node_of in (("in", "in_ptr", net.dir_dst), ("fwd", "fwd_ptr", net.dir_src)):
+        dirs = g[f"{side}_dir"]
+        for u in range(net.n_nodes):
+            seg = slice(g[ends][u], g[ends][u + 1])
+            mine = dirs[seg]
+            assert sorted(mine) == [e for e in range(net.n_directions)
+                                    if node_of[e] == u and net.enabled[e]]
+            assert list(net.fee_rate_ppm[mine]) == sorted(net.fee_rate_ppm[mine])
+            bases = net.fee_base_msat[mine]
+            floors = [min(bases[i:]) for i in range(len(mine))]
+            assert list(g[f"{side}_base_floor_msat"][seg]) == floors
+            if side == "in":
+                assert list(g["in_tie_rank"][seg]) == [sorted(mine).index(e) for e in mine]
+
+
+def reordered(graph, seed):
+    """``graph`` with each node's lists in another order by fee rate (directions of equal rates
+    shuffled), their floors and tie ranks moved along."""
+    g = dict(zip(GRAPH_FIELDS, graph))
+    rng = np.random.default_rng(seed)
+    for side in ("in", "fwd"):
+        ptr = g[f"{side}_ptr"]
+        node = np.repeat(np.arange(ptr.size - 1), np.diff(ptr))
+        order = np.lexsort((rng.random(node.size), g[f"{side}_fee_rate_ppm"], node))
+        for name in GRAPH_FIELDS:
+            if name.startswith(side + "_") and name != f"{side}_ptr":
+                g[name] = g[name][order]
+        base = g[f"{side}_fee_base_msat"]
+        g[f"{side}_base_floor_msat"] = np.array([min(base[k:ptr[node[k] + 1]])
+                                                 for k in range(node.size)], np.int64)
+    return tuple(g[name] for name in GRAPH_FIELDS)
+
+
+@settings(max_examples=150, deadline=None)
+@given(random_graphs(max_nodes=10, max_channels=40, fees=st.sampled_from([0, 100, 1000])),
+       st.sampled_from([COST_FEE, COST_LND, COST_PROBABILITY]), st.integers(0, 2**32 - 1))
+def test_the_route_does_not_depend_on_the_order_of_a_lists_equal_rates(case, model, seed):
+    """Equal fees are common here; the search's ties go by direction order, whatever order the
+    lists have among directions of one fee rate."""
+    net, fail, amount, budget, max_cltv = case
+    kwargs = dict(cost=model, fail=fail, budget=budget, max_cltv=max_cltv)
+    assert (route(net, 0, 1, amount, graph=reordered(graph_arrays(net), seed), **kwargs)
+            == route(net, 0, 1, amount, **kwargs))
 
 
 MODEL_NAMES = {COST_FEE: "fee", COST_LND: "lnd", COST_PROBABILITY: "probability"}
