@@ -10,10 +10,12 @@ bounds of each node's cost *from the sender*, pricing every hop at the payment a
 risk only grow with the amount a hop carries). Nodes the forward search has settled get their
 exact bound, every other node the forward search's radius. The two searches alternate by
 directions scanned, so both balls stay small; the bounds are consistent, so the route is the one
-the plain backwards Dijkstra finds (up to ties and rounding). The forward search uses the same
-knowledge as the backward one: gossip, the sender's own balances and its failure records. A
-retry may instead reuse the forward potential its payment's earlier search kept (``reuse``), when
-the caller knows no cost it priced has fallen since.
+the plain backwards Dijkstra finds (up to ties and rounding). Both searches read a node's
+directions by fee rate and only as far as they can still matter, which spares most of a hub's
+thousands (see ``_search``). The forward search uses the same knowledge as the backward one:
+gossip, the sender's own balances and its failure records. A retry may instead reuse the forward
+potential its payment's earlier search kept (``reuse``), when the caller knows no cost it priced
+has fallen since.
 
 A search takes its inputs in a few bundles: ``graph`` and ``scratch`` (tuples of arrays in the
 orders of ``GRAPH_FIELDS`` and ``SCRATCH_FIELDS``), the sender's ``view`` (its own spendable
