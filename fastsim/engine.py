@@ -101,7 +101,7 @@ def graph_arrays(network: Network) -> tuple:
     node = network.dir_dst[enabled_in]
     in_ptr = _ptr(node, network.n_nodes)
     order = np.lexsort((network.fee_base_msat[enabled_in], network.fee_rate_ppm[enabled_in], node))
-    keep = enabled_in[order]
+    keep, in_node = enabled_in[order], node[order]
     enabled_out = network.out_dir[network.enabled[network.out_dir]]
     out_node = network.dir_src[enabled_out]
     keep_out = enabled_out[np.lexsort((network.fee_base_msat[enabled_out],
@@ -118,8 +118,8 @@ def graph_arrays(network: Network) -> tuple:
         "fwd_fee_base_msat": network.fee_base_msat[keep_out],
         "fwd_fee_rate_ppm": network.fee_rate_ppm[keep_out],
         "fwd_htlc_max_msat": network.htlc_max_msat[keep_out],
-        "in_tie_rank": order - in_ptr[node[order]],
-        "in_base_floor_msat": _suffix_min(network.fee_base_msat[keep], node[order]),
+        "in_tie_rank": order - in_ptr[in_node],
+        "in_base_floor_msat": _suffix_min(network.fee_base_msat[keep], in_node),
         "fwd_base_floor_msat": _suffix_min(network.fee_base_msat[keep_out], network.dir_src[keep_out]),
     }
     return tuple(cols[name] for name in GRAPH_FIELDS)
@@ -127,8 +127,8 @@ def graph_arrays(network: Network) -> tuple:
 
 def _suffix_min(values: np.ndarray, group: np.ndarray) -> np.ndarray:
     """The least of ``values`` from each place to the end of its run of equal, ascending ``group``."""
-    # ranks, each group lifted above all earlier ones: in reverse order a running minimum then
-    # never crosses into the next group
+    # ranks, each group's lifted above every earlier group's: run backwards, a running minimum then
+    # never carries a later group's value into an earlier group
     distinct, rank = np.unique(values, return_inverse=True)
     lift = group.astype(np.int64) * (distinct.size + 1)
     return distinct[np.minimum.accumulate((rank + lift)[::-1])[::-1] - lift]
