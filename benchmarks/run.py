@@ -93,8 +93,10 @@ def bench_routes(network, *, n_routes: int, repeats: int) -> dict:
     def route_all(src, dst, amount, spendable, out_ptr, out_dir, graph, code, scratch, potential):
         own = np.full(spendable.shape[0], -1, np.int64)
         fail_amt = np.full(spendable.shape[0], NO_FAILURE, np.int64)
+        n_nodes = out_ptr.shape[0] - 1
         view = (own, fail_amt, fail_amt, np.full(spendable.shape[0], np.inf),
-                np.zeros(spendable.shape[0], np.int64))
+                np.zeros(spendable.shape[0], np.int64), np.zeros(n_nodes, np.int32),
+                np.zeros(n_nodes, np.int32))
         model = (np.int64(code), 1.0, 0.6, 3600.0, 100_000.0, 1000.0)
         route = (np.zeros(21, np.int64), np.zeros(21, np.int64), np.zeros(21, np.int64))
         found = 0

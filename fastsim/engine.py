@@ -359,12 +359,12 @@ def simulate(network: Network, workload: pl.DataFrame, config, *, balances: np.n
     if unresponsive is None:
         unresponsive = unresponsive_nodes(n, config.engine.unresponsive_share, seed)
     scratch = make_scratch(n, m2)
-    view = _view(m2)
+    view = _view(n, m2)
     node_version = np.zeros(n, np.int64)
     blocks = min(config.engine.threads or numba.config.NUMBA_NUM_THREADS,
                  numba.config.NUMBA_NUM_THREADS)
     block_scratch = tuple(np.stack([a] * blocks) for a in make_scratch(n, m2))
-    block_view = tuple(np.stack([a] * blocks) for a in _view(m2))
+    block_view = tuple(np.stack([a] * blocks) for a in _view(n, m2))
     claimed = np.zeros(1, np.int64)  # how far the blocks of a parallel kernel got in its items
     ahead = compute_ahead if blocks > 1 else compute_ahead_serial
     width = PREFETCH_WINDOW if prefetch_routes else 1
@@ -560,10 +560,11 @@ def event_loop_compiled(config) -> bool:
     return compiled(_event_loop_variant(jit, config.mpp.enabled))
 
 
-def _view(m2: int) -> tuple:
+def _view(n: int, m2: int) -> tuple:
     """A sender's view for its searches (order of VIEW_FIELDS), empty."""
     return (np.full(m2, -1, np.int64), np.full(m2, NO_FAILURE, np.int64),
-            np.full(m2, NO_FAILURE, np.int64), np.full(m2, np.inf), np.zeros(m2, np.int64))
+            np.full(m2, NO_FAILURE, np.int64), np.full(m2, np.inf), np.zeros(m2, np.int64),
+            np.zeros(n, np.int32), np.zeros(n, np.int32))
 
 
 def recorded_first_routes(result: SimulationResult, max_hops: int) -> dict[str, np.ndarray]:

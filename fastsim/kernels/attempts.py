@@ -106,7 +106,8 @@ def cost_model(params):
 @njit(inline="always")
 def view_row(block_view, b):
     """Block ``b``'s view out of per-field arrays stacked by block."""
-    return (block_view[0][b], block_view[1][b], block_view[2][b], block_view[3][b], block_view[4][b])
+    return (block_view[0][b], block_view[1][b], block_view[2][b], block_view[3][b], block_view[4][b],
+            block_view[5][b], block_view[6][b])
 
 
 @njit
@@ -241,9 +242,11 @@ def sender_route(s, p, t, graph, topology, chan, pays, know, params, scratch, vi
             own[released_dir] = balance[released_dir] + released_msat - reserve[released_dir]
         else:
             own[released_dir] = -1
-    n_known = load_knowledge(s, p, t, params, know, pays[3], pays[17], pays[22], topology[4], view)
+    ends = (topology[2], topology[3])
+    n_known = load_knowledge(s, p, t, params, know, pays[3], pays[17], pays[22], topology[4], ends,
+                             view)
     if learned_dir >= 0:  # as load_knowledge reads the payment's own record of age 0
-        n_known = learn_now(view, n_known, learned_dir, learned_msat)
+        n_known = learn_now(view, n_known, learned_dir, learned_msat, ends)
     target = pays[1][p]
     to_target = amount
     max_hops = np.int64(params[P_MAX_HOPS])
@@ -292,7 +295,7 @@ def sender_route(s, p, t, graph, topology, chan, pays, know, params, scratch, vi
         route[1][n_hops] = amount
         route[2][n_hops] = params[P_FINAL_CLTV]
         n_hops += 1
-    forget(view, n_known)
+    forget(view, n_known, ends)
     fill_own(np.int64(s), topology, chan, max_htlcs, own, np.False_)
     return n_hops, status
 

@@ -63,10 +63,23 @@ def faded_bound(capacity, amount_msat, age_s, half_life_s):
     return capacity - np.int64((capacity - amount_msat) * 0.5 ** (age_s / half_life_s))
 
 
+@njit(inline="always")
+def _touch(view, n_touched, e, ends):
+    """List direction e as touched, and count it at both its ends (``ends``: each direction's
+    sending and receiving node)."""
+    touched, failed_into, failed_from = view[4], view[5], view[6]
+    touched[n_touched] = e
+    failed_from[ends[0][e]] += 1
+    failed_into[ends[1][e]] += 1
+    return n_touched + 1
+
+
 @njit
-def load_knowledge(node, payment, now_s, params, know, t_start, deadline, hash_of, capacity, view):
+def load_knowledge(node, payment, now_s, params, know, t_start, deadline, hash_of, capacity, ends,
+                   view):
     """Materialize what ``node`` learned into the ``view``'s per-direction arrays for a search of
-    ``payment`` at ``now_s``; returns how many directions were touched (listed in the view). A
+    ``payment`` at ``now_s``; returns how many directions were touched (listed in the view and
+    counted at their ends, ``ends`` being each direction's sending and receiving node). A
     record is the payment's own when it is of the payment's hash (``hash_of``: the parts of a
     multipart payment learn from each other at once).
 
@@ -76,7 +89,7 @@ def load_knowledge(node, payment, now_s, params, know, t_start, deadline, hash_o
     at the first record too old to count that is also older than the payment: every record after
     it is older still."""
     know_head, know_direction, know_amount, know_time, know_payment, know_next = know[:6]
-    own, fail_amt, fwd_fail_amt, fail_age, touched = view
+    fail_amt, fwd_fail_amt, fail_age = view[1], view[2], view[3]
     half_life = params[P_HALF_LIFE]
     remember = params[P_REMEMBER] != 0.0
     lnd = int(params[P_COST]) == COST_LND
@@ -94,8 +107,7 @@ def load_knowledge(node, payment, now_s, params, know, t_start, deadline, hash_o
             continue
         e = know_direction[r]
         if fail_amt[e] == NO_FAILURE:
-            touched[n] = e
-            n += 1
+            n = _touch(view, n, e, ends)
         amount = know_amount[r]
         bound = amount
         if mine or lnd:
@@ -113,13 +125,12 @@ def load_knowledge(node, payment, now_s, params, know, t_start, deadline, hash_o
 
 
 @njit
-def learn_now(view, n_touched, direction, amount_msat):
+def learn_now(view, n_touched, direction, amount_msat, ends):
     """Add one record of the payment searched for, of age 0, to a loaded view; returns the count of
     touched directions."""
-    own, fail_amt, fwd_fail_amt, fail_age, touched = view
+    fail_amt, fwd_fail_amt, fail_age = view[1], view[2], view[3]
     if fail_amt[direction] == NO_FAILURE:
-        touched[n_touched] = direction
-        n_touched += 1
+        n_touched = _touch(view, n_touched, direction, ends)
     fail_amt[direction] = min(fail_amt[direction], amount_msat)
     fwd_fail_amt[direction] = min(fwd_fail_amt[direction], amount_msat)
     fail_age[direction] = 0.0
@@ -127,14 +138,16 @@ def learn_now(view, n_touched, direction, amount_msat):
 
 
 @njit
-def forget(view, n_touched):
+def forget(view, n_touched, ends):
     """Reset what load_knowledge wrote."""
-    own, fail_amt, fwd_fail_amt, fail_age, touched = view
+    own, fail_amt, fwd_fail_amt, fail_age, touched, failed_into, failed_from = view
     for i in range(n_touched):
         e = touched[i]
         fail_amt[e] = NO_FAILURE
         fwd_fail_amt[e] = NO_FAILURE
         fail_age[e] = np.inf
+        failed_from[ends[0][e]] = 0
+        failed_into[ends[1][e]] = 0
 
 
 @njit(entry=True)

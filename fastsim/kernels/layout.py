@@ -143,8 +143,10 @@ REUSED = -2
 POTENTIAL_FIELDS = ("pot_payment", "pot_ints", "pot_floats", "live_pot_ints", "live_pot_floats",
                     "slot_pot_ints", "slot_pot_floats", "pre_pot_ints", "pre_pot_floats")
 # a block's scratch for what its sender knows: own spendable balances, failure bounds for the
-# search and for its forward potential, the ages of failures, and the directions it touched
-VIEW_FIELDS = ("own_spendable", "fail_amt", "fwd_fail_amt", "fail_age", "touched_dirs")
+# search and for its forward potential, the ages of failures, the directions it touched, and per
+# node how many of them end and start there (a search reads a node's list's failures only then)
+VIEW_FIELDS = ("own_spendable", "fail_amt", "fwd_fail_amt", "fail_age", "touched_dirs",
+               "failed_into", "failed_from")
 
 PARAM_FIELDS = ("mode_atomic", "cost_model", "mu", "apriori", "half_life_s", "attempt_cost_msat",
                 "attempt_cost_ppm", "max_hops", "max_cltv", "final_cltv", "retry_for_s",

@@ -20,7 +20,8 @@ has fallen since.
 A search takes its inputs in a few bundles: ``graph`` and ``scratch`` (tuples of arrays in the
 orders of ``GRAPH_FIELDS`` and ``SCRATCH_FIELDS``), the sender's ``view`` (its own spendable
 balances, what its failures taught it: the bound a failed direction's liquidity stays below for the
-search and for the forward bounds, and the failures' ages), the cost ``model`` (``MODEL_FIELDS``),
+search and for the forward bounds, the failures' ages, the directions they touch, and per node
+how many of those end and start there), the cost ``model`` (``MODEL_FIELDS``),
 the ``limits`` (``LIMIT_FIELDS``), the ``route`` arrays it writes, and the forward ``potential``
 (``POTENTIAL_ARGS``).
 """
@@ -129,7 +130,10 @@ def find_route(source, target, amount_msat, graph, view, model, limits, scratch,
     elsewhere or when e has no free HTLC slot); remote direction e is excluded for amounts >=
     ``fail_amt[e]`` under the fee and probability models (the probability model also bounds its
     liquidity below it), and under lnd's model that failure lowers its probability; the forward
-    bounds read ``fwd_fail_amt`` instead, which may know less (see ``_bound_step``).
+    bounds read ``fwd_fail_amt`` instead, which may know less (see ``_bound_step``). A node's list
+    of directions is read for failures only when the view's ``failed_into`` (``failed_from`` for
+    the forward bounds) counts one there: most lists have none, and a direction's failure is a
+    read far from its list.
 
     With ``potential``'s ``reuse``, the forward potential in ``kept_*`` stands in for the forward
     search: the caller vouches that no cost it priced has fallen since (it is then a consistent
@@ -204,8 +208,8 @@ def _reachable(source, target, amount_msat, graph, view, cost_model, scratch):
 
 
 @njit
-def _bound_step(source, amount_msat, graph, own_spendable, fail_amt, cost_model, mu, lnd_hop_cost,
-                scratch, size, n_touched):
+def _bound_step(source, amount_msat, graph, own_spendable, fail_amt, failed_from, cost_model, mu,
+                lnd_hop_cost, scratch, size, n_touched):
     """Settle the forward search's next node: its least cost from the sender, every hop priced at
     ``amount_msat`` with the failures in ``fail_amt`` (those that stay until the payment ends, so
     that a retry may reuse the bounds while others fade). Returns (heap size, touched count,
@@ -221,21 +225,22 @@ def _bound_step(source, amount_msat, graph, own_spendable, fail_amt, cost_model,
     size = heap_pop(keys, ties, vals, size)
     bound_mark[u] = 2
     size, n_touched = _bound_scan(u, fwd_ptr[u], source, amount_msat, graph, own_spendable,
-                                  fail_amt, cost_model, mu, lnd_hop_cost, scratch, size, n_touched)
+                                  fail_amt, failed_from, cost_model, mu, lnd_hop_cost, scratch,
+                                  size, n_touched)
     while size > 0 and (ties[0] < 0 or bound_mark[vals[0]] == 2):
         w = vals[0]
         deferred = ties[0] < 0
         size = heap_pop(keys, ties, vals, size)
         if deferred:
             size, n_touched = _bound_scan(w, scratch[20][w], source, amount_msat, graph,
-                                          own_spendable, fail_amt, cost_model, mu, lnd_hop_cost,
-                                          scratch, size, n_touched)
+                                          own_spendable, fail_amt, failed_from, cost_model, mu,
+                                          lnd_hop_cost, scratch, size, n_touched)
     return size, n_touched, fwd_ptr[u + 1] - fwd_ptr[u]
 
 
 @njit
-def _bound_scan(u, pos, source, amount_msat, graph, own_spendable, fail_amt, cost_model, mu,
-                lnd_hop_cost, scratch, size, n_touched):
+def _bound_scan(u, pos, source, amount_msat, graph, own_spendable, fail_amt, failed_from,
+                cost_model, mu, lnd_hop_cost, scratch, size, n_touched):
     """Relax settled node u's outgoing directions from ``pos`` on, by fee rate, until the rest cannot
     price a node below the queue's least (the sender's own, which cost nothing, all at once)."""
     fwd_ptr, fwd_dir, fwd_dst, fwd_capacity, fwd_fee_base, fwd_fee_rate, fwd_htlc_max = graph[10:17]
@@ -243,6 +248,7 @@ def _bound_scan(u, pos, source, amount_msat, graph, own_spendable, fail_amt, cos
     bound, bound_mark, bound_touched, keys, ties, vals = scratch[11:17]
     bound_resume = scratch[20]
     hop_floor = bound[u] + (lnd_hop_cost if cost_model == COST_LND else 0.0)
+    u_failures = failed_from[u] > 0
     for i in range(pos, fwd_ptr[u + 1]):
         if u != source and size > 0:
             floor = _key_floor(hop_floor, fwd_base_floor_msat[i], fwd_fee_rate[i], amount_msat)
@@ -253,12 +259,13 @@ def _bound_scan(u, pos, source, amount_msat, graph, own_spendable, fail_amt, cos
         if bound_mark[v] == 2 or amount_msat > fwd_htlc_max[i]:
             continue
         e = fwd_dir[i]
+        failure = fail_amt[e] if u_failures else NO_FAILURE
         if u == source:
-            if own_spendable[e] < amount_msat or amount_msat >= fail_amt[e]:
+            if own_spendable[e] < amount_msat or amount_msat >= failure:
                 continue
             cost = 0.0
         else:
-            if amount_msat > fwd_capacity[i] or (cost_model != COST_LND and amount_msat >= fail_amt[e]):
+            if amount_msat > fwd_capacity[i] or (cost_model != COST_LND and amount_msat >= failure):
                 continue
             cost = float(forward_fee(fwd_fee_base[i], fwd_fee_rate[i], amount_msat))
             if cost_model == COST_LND:
@@ -266,8 +273,7 @@ def _bound_scan(u, pos, source, amount_msat, graph, own_spendable, fail_amt, cos
             elif cost_model == COST_PROBABILITY:
                 if bound_mark[v] == 1 and bound[u] + cost >= bound[v]:
                     continue
-                p = hop_probability(cost_model, amount_msat, fwd_capacity[i], fail_amt[e], 0.0, 0.0,
-                                    1.0)
+                p = hop_probability(cost_model, amount_msat, fwd_capacity[i], failure, 0.0, 0.0, 1.0)
                 cost += mu * (amount_msat / 1000.0) * -math.log(p)
         new_bound = bound[u] + cost
         if bound_mark[v] == 0:
@@ -355,6 +361,7 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
     bound, bound_mark, bound_touched, bound_keys, bound_ties, bound_vals = scratch[11:17]
     rank, resume, next_to_source = scratch[17], scratch[18], scratch[19]
     own_spendable, fail_amt, fwd_fail_amt, fail_age_s = view[0], view[1], view[2], view[3]
+    failed_into, failed_from = view[5], view[6]
     cost_model, mu, apriori, half_life_s, attempt_cost_msat, attempt_cost_ppm = model
     reuse, kept_ints, kept_floats, out_ints, out_floats = potential
     route_dir, route_amt, route_cltv = route
@@ -403,8 +410,8 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
         # the forward search takes about a third of the scans: its bounds pay off early
         if bound_size > 0 and 2 * bound_scans <= scans:
             bound_size, n_bound_touched, scanned = _bound_step(
-                source, amount_msat, graph, own_spendable, fwd_fail_amt, cost_model, mu,
-                lnd_hop_cost, scratch, bound_size, n_bound_touched)
+                source, amount_msat, graph, own_spendable, fwd_fail_amt, failed_from, cost_model,
+                mu, lnd_hop_cost, scratch, bound_size, n_bound_touched)
             bound_scans += scanned
             # the sender reaches no unsettled node: those are unreachable and bounded by infinity
             radius = bound_keys[0] if bound_size > 0 else np.inf
@@ -439,8 +446,10 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
             scans += in_ptr[u + 1] - in_ptr[u]
             pos = in_ptr[u]
             own_pass = next_to_source[u] == 1
-        u_rank = rank[u] << 32
+        u_settled = rank[u]
+        u_rank = u_settled << 32
         hop_amount = amt[u]
+        u_failures = failed_into[u] > 0
         # under lnd's model a remote hop also adds at least its least probability penalty
         hop_floor = dist[u] + lnd_hop_cost / prob[u]
         end = in_ptr[u + 1]
@@ -465,14 +474,15 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
             v = in_src[k]
             if (v == source) != own_pass:
                 continue
-            if mark[v] == 2 and rank[v] < rank[u]:
+            if mark[v] == 2 and rank[v] < u_settled:
                 continue  # settled before u: a full scan at u's settling would have skipped it
             if hop_amount < in_htlc_min_msat[k] or hop_amount > in_htlc_max_msat[k]:
                 continue
             e = in_dir[k]
+            failure = fail_amt[e] if u_failures else NO_FAILURE
             if v == source:
                 # its own channel: the sender knows the balance and its own failures there
-                if own_spendable[e] < hop_amount or hop_amount >= fail_amt[e]:
+                if own_spendable[e] < hop_amount or hop_amount >= failure:
                     continue
                 fee = 0
                 p = 1.0
@@ -480,12 +490,13 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
             else:
                 if hop_amount > in_capacity_msat[k]:
                     continue
-                if cost_model != COST_LND and hop_amount >= fail_amt[e]:
+                if cost_model != COST_LND and hop_amount >= failure:
                     continue
                 p = 1.0
                 if cost_model == COST_LND:
-                    p = hop_probability(cost_model, hop_amount, in_capacity_msat[k], fail_amt[e],
-                                        fail_age_s[e], apriori, half_life_s)
+                    p = hop_probability(cost_model, hop_amount, in_capacity_msat[k], failure,
+                                        fail_age_s[e] if u_failures else np.inf, apriori,
+                                        half_life_s)
                     if p < LND_MIN_HOP_PROBABILITY:
                         continue
                 fee = forward_fee(in_fee_base_msat[k], in_fee_rate_ppm[k], hop_amount)
@@ -503,9 +514,9 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
                 if mark[v] == 1 and _not_better(dist[u] + fee, k_rank, dist[v], rank[v]):
                     continue  # cannot improve, whatever the risk term: skip the logarithm
                 if v != source:
-                    # fail_amt[e] is NO_FAILURE or above the amount here (checked above)
-                    p = hop_probability(cost_model, hop_amount, in_capacity_msat[k], fail_amt[e],
-                                        fail_age_s[e], apriori, half_life_s)
+                    # the failure is NO_FAILURE or above the amount here (checked above)
+                    p = hop_probability(cost_model, hop_amount, in_capacity_msat[k], failure, 0.0,
+                                        apriori, half_life_s)
                 new_dist = dist[u] + fee + mu * (hop_amount / 1000.0) * -math.log(p)
             else:
                 new_dist = (new_amt - amount_msat) + attempt_cost / (prob[u] * p)

@@ -8,6 +8,8 @@ from fastsim.kernels._jit import from_python
 from fastsim.kernels.knowledge import (
     FORGET_AFTER_HALF_LIVES,
     faded_bound,
+    forget,
+    learn_now,
     load_knowledge,
     record_failure,
 )
@@ -31,10 +33,20 @@ from tests.naive import records_kept as naive_records_kept
 # the kernels Python calls here, with the CPython wrapper the package's copies go without
 faded_bound = from_python(faded_bound)
 load_knowledge = from_python(load_knowledge)
+learn_now = from_python(learn_now)
+forget = from_python(forget)
 record_failure = from_python(record_failure)
 
 N_NODES, N_DIRECTIONS = 3, 6
 CAPACITY = np.array([10**9, 5 * 10**8, 10**6, 10**9, 2 * 10**9, 10**9], np.int64)
+# each direction's sending and receiving node: 0->1, 1->0, 1->2, 2->1, 0->2, 2->0
+ENDS = (np.array([0, 1, 1, 2, 0, 2]), np.array([1, 0, 2, 1, 2, 0]))
+
+
+def empty_view():
+    return (np.full(N_DIRECTIONS, -1, np.int64), np.full(N_DIRECTIONS, NO_FAILURE, np.int64),
+            np.full(N_DIRECTIONS, NO_FAILURE, np.int64), np.full(N_DIRECTIONS, np.inf),
+            np.zeros(N_DIRECTIONS, np.int64), np.zeros(N_NODES, np.int32), np.zeros(N_NODES, np.int32))
 
 
 @st.composite
@@ -85,11 +97,9 @@ def test_load_knowledge_reads_what_the_naive_twin_reads(history, data, cost_mode
     now = data.draw(st.floats(max(last, starts[p]), max(last, starts[p]) + 400))
     deadline = data.draw(st.floats(now, now + 100))
 
-    view = (np.full(N_DIRECTIONS, -1, np.int64), np.full(N_DIRECTIONS, NO_FAILURE, np.int64),
-            np.full(N_DIRECTIONS, NO_FAILURE, np.int64), np.full(N_DIRECTIONS, np.inf),
-            np.zeros(N_DIRECTIONS, np.int64))
+    view = empty_view()
     n = load_knowledge(nodes[p], p, now, params, know, np.array(starts), np.full(len(starts), deadline),
-                       np.arange(len(starts)), CAPACITY, view)
+                       np.arange(len(starts)), CAPACITY, ENDS, view)
     want_amt, want_fwd, want_age = known_failures(
         records, nodes[p], p, now, deadline=deadline, half_life=half_life, remember=remember,
         lnd=cost_model == "lnd", forget_after=FORGET_AFTER_HALF_LIVES, capacity=CAPACITY)
@@ -97,6 +107,16 @@ def test_load_knowledge_reads_what_the_naive_twin_reads(history, data, cost_mode
     assert view[2].tolist() == want_fwd.tolist()
     assert view[3].tolist() == want_age.tolist()
     assert sorted(view[4][:n].tolist()) == np.flatnonzero(want_amt != NO_FAILURE).tolist()
+    # the counts at the ends of the touched directions, which tell a search which lists to check
+    assert view[5].tolist() == np.bincount(ENDS[1][view[4][:n]], minlength=N_NODES).tolist()
+    assert view[6].tolist() == np.bincount(ENDS[0][view[4][:n]], minlength=N_NODES).tolist()
+    e = data.draw(st.integers(0, N_DIRECTIONS - 1))
+    n = learn_now(view, n, e, 5, ENDS)
+    assert view[1][e] <= 5 and view[2][e] <= 5 and view[3][e] == 0.0
+    assert view[5].tolist() == np.bincount(ENDS[1][view[4][:n]], minlength=N_NODES).tolist()
+    assert view[6].tolist() == np.bincount(ENDS[0][view[4][:n]], minlength=N_NODES).tolist()
+    forget(view, n, ENDS)
+    assert all((a == b).all() for a, b in zip(view[:4] + view[5:], empty_view()[:4] + empty_view()[5:]))
 
 
 def test_a_bound_fades_back_to_the_capacity_with_the_half_life():
@@ -147,10 +167,8 @@ def test_forgetting_records_changes_no_later_search(history, data, cost_model, r
         deadline = np.full(payments, data.draw(st.floats(now, now + 100)))
         views = []
         for table in (before, after):
-            view = (np.full(N_DIRECTIONS, -1, np.int64), np.full(N_DIRECTIONS, NO_FAILURE, np.int64),
-                    np.full(N_DIRECTIONS, NO_FAILURE, np.int64), np.full(N_DIRECTIONS, np.inf),
-                    np.zeros(N_DIRECTIONS, np.int64))
+            view = empty_view()
             load_knowledge(nodes[p], p, now, params, tuple(table[name] for name in KNOW_FIELDS),
-                           np.array(starts), deadline, np.arange(payments), CAPACITY, view)
+                           np.array(starts), deadline, np.arange(payments), CAPACITY, ENDS, view)
             views.append([v.tolist() for v in view[1:4]])
         assert views[0] == views[1]

@@ -55,12 +55,16 @@ def make_network(n, edges, *, ppm=None, base=None, cltv=None, cap=10**9, enabled
         enabled=enabled if enabled is not None else [True] * 2 * m)
 
 
-def view(own_spendable, fail_amt, fail_age, fwd_fail_amt=None):
+def view(net, own_spendable, fail_amt, fail_age, fwd_fail_amt=None):
     """A sender's view as the search reads it (the forward bounds see the same failures unless
-    told otherwise)."""
+    told otherwise), with the directions that have a failure counted at their ends."""
     fwd = fail_amt if fwd_fail_amt is None else fwd_fail_amt
     ages = np.broadcast_to(fail_age, fail_amt.shape).astype(float)
-    return own_spendable, fail_amt, fwd, ages, np.zeros(fail_amt.shape, np.int64)
+    failed = np.flatnonzero((fail_amt != NO_FAILURE) | (fwd != NO_FAILURE))
+    failed_into = np.bincount(net.dir_dst[failed], minlength=net.n_nodes).astype(np.int32)
+    failed_from = np.bincount(net.dir_src[failed], minlength=net.n_nodes).astype(np.int32)
+    return (own_spendable, fail_amt, fwd, ages, np.zeros(fail_amt.shape, np.int64), failed_into,
+            failed_from)
 
 
 def model(cost, mu=1.0):
@@ -84,7 +88,7 @@ def route(net, source, target, amount, *, cost=COST_FEE, own=None, fail=None, bu
     pot_ints, pot_floats = make_potential()
     n_hops, status = find_route(source, target, amount,
                                 graph_arrays(net) if graph is None else graph,
-                                view(own_spendable, fail_amt, fail_age), model(cost, mu),
+                                view(net, own_spendable, fail_amt, fail_age), model(cost, mu),
                                 (budget, max_hops, max_cltv, final_cltv),
                                 make_scratch(net.n_nodes, m2), (rd, ra, rc),
                                 (False, pot_ints[0], pot_floats[0], pot_ints[0], pot_floats[0]))
@@ -306,7 +310,8 @@ def test_goal_directed_search_matches_plain_dijkstra(case, model, age, max_hops)
     bound_mark[0] = 1
     size, n_touched = heap_push(keys, ties, vals, 0, 0.0, 0, 0), 1
     while size > 0:
-        size, n_touched, _ = _bound_step(0, amount, graph_arrays(net), own, fail_amt, model, 1.0,
+        size, n_touched, _ = _bound_step(0, amount, graph_arrays(net), own, fail_amt,
+                                         view(net, own, fail_amt, age)[6], model, 1.0,
                                          lnd_hop_floor(attempt_cost(amount), 0.6), scratch, size,
                                          n_touched)
     for node, cost_to_node in expected[1].items():
@@ -334,7 +339,7 @@ def test_a_kept_potential_still_finds_the_cheapest_route_after_a_failure(case, c
     rd, ra, rc = (np.zeros(21, np.int64) for _ in range(3))
 
     def search(reuse, into):
-        return find_route(0, 1, amount, graph, view(own, fail_amt, fail_age, fwd_fail_amt),
+        return find_route(0, 1, amount, graph, view(net, own, fail_amt, fail_age, fwd_fail_amt),
                           model(cost_model), (budget, 20, max_cltv, 18), scratch, (rd, ra, rc),
                           (reuse, kept_ints[0], kept_floats[0], into[0][0], into[1][0]))
 
@@ -384,7 +389,7 @@ def test_forward_bounds_ignore_failures_that_may_fade():
 
     def search(reuse, into):
         n_hops, status = find_route(0, 1, 10**6, graph_arrays(net),
-                                    view(own, fail_amt, np.zeros(m2), fwd_fail_amt), model(COST_FEE),
+                                    view(net, own, fail_amt, np.zeros(m2), fwd_fail_amt), model(COST_FEE),
                                     (BIG, 20, 2016, 18), scratch, (rd, ra, rc),
                                     (reuse, kept[0][0], kept[1][0], into[0][0], into[1][0]))
         assert status == ROUTE_OK
