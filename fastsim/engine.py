@@ -23,6 +23,7 @@ from fastsim.kernels.htlcs import HTLC_FIELDS, KIND_NAMES, STATE_NAMES, empty_ht
 from fastsim.kernels.routing import (
     COST_MODELS,
     GRAPH_FIELDS,
+    IN_COLUMNS,
     NO_FAILURE,
     ROUTE_NONE,
     ROUTE_OK,
@@ -106,12 +107,14 @@ def graph_arrays(network: Network) -> tuple:
     out_node = network.dir_src[enabled_out]
     keep_out = enabled_out[np.lexsort((network.fee_base_msat[enabled_out],
                                        network.fee_rate_ppm[enabled_out], out_node))]
+    incoming = {"src": network.dir_src[keep], "dir": keep, "capacity_msat": capacity[keep],
+                "fee_base_msat": network.fee_base_msat[keep],
+                "fee_rate_ppm": network.fee_rate_ppm[keep], "cltv_delta": network.cltv_delta[keep],
+                "htlc_min_msat": network.htlc_min_msat[keep],
+                "htlc_max_msat": network.htlc_max_msat[keep]}
     cols = {
-        "in_ptr": in_ptr, "in_dir": keep,
-        "in_src": network.dir_src[keep], "in_capacity_msat": capacity[keep],
-        "in_fee_base_msat": network.fee_base_msat[keep], "in_fee_rate_ppm": network.fee_rate_ppm[keep],
-        "in_cltv_delta": network.cltv_delta[keep].astype(np.int64),
-        "in_htlc_min_msat": network.htlc_min_msat[keep], "in_htlc_max_msat": network.htlc_max_msat[keep],
+        "in_ptr": in_ptr,
+        "in_packed": np.stack([incoming[name] for name in IN_COLUMNS], axis=1).astype(np.int64),
         "dir_dst": network.dir_dst,
         "fwd_ptr": _ptr(out_node, network.n_nodes), "fwd_dir": keep_out,
         "fwd_dst": network.dir_dst[keep_out], "fwd_capacity_msat": capacity[keep_out],

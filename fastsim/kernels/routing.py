@@ -34,17 +34,20 @@ from fastsim.kernels._jit import njit
 from fastsim.kernels.heap import EMPTY, heap_pop, heap_push
 
 # Gossip laid out in the order of the incoming-direction CSR (enabled directions only), so that
-# the search reads each node's incoming directions sequentially; ``in_dir[k]`` is the direction.
-# Each node's incoming directions are ordered by fee rate, ``in_base_floor_msat[k]`` is the least
-# base fee from k to the end of the node's list: what the rest of its list charges at least (see
-# ``_search``); ``in_tie_rank[k]`` is k's place in the node's list in direction order.
+# the search reads each node's incoming directions sequentially: ``in_packed[k]`` holds what it
+# reads of the k-th (columns IN_COLUMNS), in one row, as a node's short list then spans a few
+# cache lines instead of one or two in each of eight arrays. Each node's incoming directions are
+# ordered by fee rate, ``in_base_floor_msat[k]`` is the least base fee from k to the end of the
+# node's list: what the rest of its list charges at least (see ``_search``); ``in_tie_rank[k]`` is
+# k's place in the node's list in direction order.
 # The ``fwd_*`` columns are the same directions in the outgoing-CSR order, for the forward bounds,
 # each node's again by fee rate (``fwd_base_floor_msat`` as ``in_base_floor_msat``).
-GRAPH_FIELDS = ("in_ptr", "in_dir", "in_src", "in_capacity_msat", "in_fee_base_msat",
-                "in_fee_rate_ppm", "in_cltv_delta", "in_htlc_min_msat", "in_htlc_max_msat", "dir_dst",
-                "fwd_ptr", "fwd_dir", "fwd_dst", "fwd_capacity_msat", "fwd_fee_base_msat",
-                "fwd_fee_rate_ppm", "fwd_htlc_max_msat", "in_tie_rank", "in_base_floor_msat",
-                "fwd_base_floor_msat")
+GRAPH_FIELDS = ("in_ptr", "in_packed", "dir_dst", "fwd_ptr", "fwd_dir", "fwd_dst",
+                "fwd_capacity_msat", "fwd_fee_base_msat", "fwd_fee_rate_ppm", "fwd_htlc_max_msat",
+                "in_tie_rank", "in_base_floor_msat", "fwd_base_floor_msat")
+IN_COLUMNS = ("src", "dir", "capacity_msat", "fee_base_msat", "fee_rate_ppm", "cltv_delta",
+              "htlc_min_msat", "htlc_max_msat")
+IN_SRC, IN_DIR, IN_CAPACITY, IN_FEE_BASE, IN_FEE_RATE, IN_CLTV_DELTA, IN_HTLC_MIN, IN_HTLC_MAX = range(8)
 SCRATCH_FIELDS = ("dist", "amt", "prob", "hops", "cltv", "next_dir", "mark", "touched",
                   "heap_keys", "heap_ties", "heap_vals", "bound", "bound_mark", "bound_touched",
                   "bound_heap_keys", "bound_heap_ties", "bound_heap_vals", "rank", "resume",
@@ -171,8 +174,7 @@ def _reachable(source, target, amount_msat, graph, view, cost_model, scratch):
     """Whether any path could carry the payment, judged leniently (every hop carries at least the
     amount, so only upper limits exclude a hop): a cheap breadth-first test before a second search."""
     own_spendable, fail_amt = view[0], view[1]
-    in_ptr, in_dir, in_src, in_capacity_msat, in_htlc_max_msat = (graph[0], graph[1], graph[2],
-                                                                   graph[3], graph[8])
+    in_ptr, in_packed = graph[0], graph[1]
     mark, touched, queue = scratch[6], scratch[7], scratch[10]
     mark[target] = 1
     touched[0] = target
@@ -184,16 +186,16 @@ def _reachable(source, target, amount_msat, graph, view, cost_model, scratch):
         u = queue[head]
         head += 1
         for k in range(in_ptr[u], in_ptr[u + 1]):
-            v = in_src[k]
-            if mark[v] != 0 or amount_msat > in_htlc_max_msat[k]:
+            v = in_packed[k, IN_SRC]
+            if mark[v] != 0 or amount_msat > in_packed[k, IN_HTLC_MAX]:
                 continue
-            e = in_dir[k]
+            e = in_packed[k, IN_DIR]
             if v == source:
                 if own_spendable[e] < amount_msat or amount_msat >= fail_amt[e]:
                     continue
                 found = True
                 break
-            if amount_msat > in_capacity_msat[k]:
+            if amount_msat > in_packed[k, IN_CAPACITY]:
                 continue
             if cost_model != COST_LND and amount_msat >= fail_amt[e]:
                 continue
@@ -219,7 +221,7 @@ def _bound_step(source, amount_msat, graph, own_spendable, fail_amt, failed_from
     As in the backward search (see ``_search``), a node's outgoing directions are scanned by fee
     rate only while they can still price a node below the queue's least; the rest wait in the
     queue as one entry of a negative tie. The bounds are the same as a full scan's."""
-    fwd_ptr = graph[10]
+    fwd_ptr = graph[3]
     bound_mark, keys, ties, vals = scratch[12], scratch[14], scratch[15], scratch[16]
     u = vals[0]
     size = heap_pop(keys, ties, vals, size)
@@ -243,8 +245,8 @@ def _bound_scan(u, pos, source, amount_msat, graph, own_spendable, fail_amt, fai
                 cost_model, mu, lnd_hop_cost, scratch, size, n_touched):
     """Relax settled node u's outgoing directions from ``pos`` on, by fee rate, until the rest cannot
     price a node below the queue's least (the sender's own, which cost nothing, all at once)."""
-    fwd_ptr, fwd_dir, fwd_dst, fwd_capacity, fwd_fee_base, fwd_fee_rate, fwd_htlc_max = graph[10:17]
-    fwd_base_floor_msat = graph[19]
+    fwd_ptr, fwd_dir, fwd_dst, fwd_capacity, fwd_fee_base, fwd_fee_rate, fwd_htlc_max = graph[3:10]
+    fwd_base_floor_msat = graph[12]
     bound, bound_mark, bound_touched, keys, ties, vals = scratch[11:17]
     bound_resume = scratch[20]
     hop_floor = bound[u] + (lnd_hop_cost if cost_model == COST_LND else 0.0)
@@ -353,10 +355,9 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
     as if every node's directions were scanned in full when it was settled: the labels, the route
     and whether a limit pruned the search are those of the full scan, which is slow at hubs with
     thousands of channels. The sender's own directions cost no fee: they are relaxed at once."""
-    (in_ptr, in_dir, in_src, in_capacity_msat, in_fee_base_msat, in_fee_rate_ppm, in_cltv_delta,
-     in_htlc_min_msat, in_htlc_max_msat, dir_dst) = graph[:10]
-    fwd_ptr, fwd_dst = graph[10], graph[12]
-    in_tie_rank, in_base_floor_msat = graph[17], graph[18]
+    in_ptr, in_packed, dir_dst = graph[:3]
+    fwd_ptr, fwd_dst = graph[3], graph[5]
+    in_tie_rank, in_base_floor_msat = graph[10], graph[11]
     dist, amt, prob, hops, cltv, next_dir, mark, touched, heap_keys, heap_ties, heap_vals = scratch[:11]
     bound, bound_mark, bound_touched, bound_keys, bound_ties, bound_vals = scratch[11:17]
     rank, resume, next_to_source = scratch[17], scratch[18], scratch[19]
@@ -462,7 +463,7 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
                 continue
             # every eighth direction is time enough to tell: a relaxation made early is harmless
             if not own_pass and (pos - in_ptr[u]) & 7 == 0:
-                floor = _key_floor(hop_floor, in_base_floor_msat[pos], in_fee_rate_ppm[pos],
+                floor = _key_floor(hop_floor, in_base_floor_msat[pos], in_packed[pos, IN_FEE_RATE],
                                    hop_amount)
                 if size > 0 and floor > heap_keys[0]:
                     resume[u] = pos
@@ -471,14 +472,14 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
                     break
             k = pos
             pos += 1
-            v = in_src[k]
+            v = in_packed[k, IN_SRC]
             if (v == source) != own_pass:
                 continue
             if mark[v] == 2 and rank[v] < u_settled:
                 continue  # settled before u: a full scan at u's settling would have skipped it
-            if hop_amount < in_htlc_min_msat[k] or hop_amount > in_htlc_max_msat[k]:
+            if hop_amount < in_packed[k, IN_HTLC_MIN] or hop_amount > in_packed[k, IN_HTLC_MAX]:
                 continue
-            e = in_dir[k]
+            e = in_packed[k, IN_DIR]
             failure = fail_amt[e] if u_failures else NO_FAILURE
             if v == source:
                 # its own channel: the sender knows the balance and its own failures there
@@ -488,19 +489,19 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
                 p = 1.0
                 new_cltv = cltv[u]
             else:
-                if hop_amount > in_capacity_msat[k]:
+                if hop_amount > in_packed[k, IN_CAPACITY]:
                     continue
                 if cost_model != COST_LND and hop_amount >= failure:
                     continue
                 p = 1.0
                 if cost_model == COST_LND:
-                    p = hop_probability(cost_model, hop_amount, in_capacity_msat[k], failure,
+                    p = hop_probability(cost_model, hop_amount, in_packed[k, IN_CAPACITY], failure,
                                         fail_age_s[e] if u_failures else np.inf, apriori,
                                         half_life_s)
                     if p < LND_MIN_HOP_PROBABILITY:
                         continue
-                fee = forward_fee(in_fee_base_msat[k], in_fee_rate_ppm[k], hop_amount)
-                new_cltv = cltv[u] + in_cltv_delta[k]
+                fee = forward_fee(in_packed[k, IN_FEE_BASE], in_packed[k, IN_FEE_RATE], hop_amount)
+                new_cltv = cltv[u] + in_packed[k, IN_CLTV_DELTA]
             new_amt = hop_amount + fee
             if new_amt - amount_msat > fee_budget_msat or new_cltv > max_cltv:
                 pruned = True
@@ -515,7 +516,7 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
                     continue  # cannot improve, whatever the risk term: skip the logarithm
                 if v != source:
                     # the failure is NO_FAILURE or above the amount here (checked above)
-                    p = hop_probability(cost_model, hop_amount, in_capacity_msat[k], failure, 0.0,
+                    p = hop_probability(cost_model, hop_amount, in_packed[k, IN_CAPACITY], failure, 0.0,
                                         apriori, half_life_s)
                 new_dist = dist[u] + fee + mu * (hop_amount / 1000.0) * -math.log(p)
             else:

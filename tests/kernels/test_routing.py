@@ -12,6 +12,7 @@ from fastsim.kernels.routing import (
     COST_LND,
     COST_PROBABILITY,
     GRAPH_FIELDS,
+    IN_COLUMNS,
     NO_FAILURE,
     POT_COUNT,
     ROUTE_CLTV,
@@ -43,7 +44,8 @@ lnd_hop_floor = from_python(lnd_hop_floor)
 BIG = 10**12
 
 
-def make_network(n, edges, *, ppm=None, base=None, cltv=None, cap=10**9, enabled=None):
+def make_network(n, edges, *, ppm=None, base=None, cltv=None, cap=10**9, enabled=None,
+                 htlc_min=None, htlc_max=None):
     m = len(edges)
     return Network(
         pubkey=[f"n{i}" for i in range(n)], scid=[f"c{i}" for i in range(m)],
@@ -51,7 +53,8 @@ def make_network(n, edges, *, ppm=None, base=None, cltv=None, cap=10**9, enabled
         fee_base_msat=base if base is not None else [1000] * 2 * m,
         fee_rate_ppm=ppm if ppm is not None else [100] * 2 * m,
         cltv_delta=cltv if cltv is not None else [40] * 2 * m,
-        htlc_min_msat=[0] * 2 * m, htlc_max_msat=[cap] * 2 * m,
+        htlc_min_msat=htlc_min if htlc_min is not None else [0] * 2 * m,
+        htlc_max_msat=htlc_max if htlc_max is not None else [cap] * 2 * m,
         enabled=enabled if enabled is not None else [True] * 2 * m)
 
 
@@ -203,13 +206,28 @@ def test_equal_fees_tie_on_direction_order_though_lists_go_by_fee_rate():
         assert status == ROUTE_OK and dirs == [0, 2] and amts == [100_020_000, 100_000_000]
 
 
+def column(g, side, name):
+    """A column of the graph's incoming (packed) or outgoing lists."""
+    return g["in_packed"][:, IN_COLUMNS.index(name)] if side == "in" else g[f"fwd_{name}"]
+
+
 def test_graph_lists_each_node_by_fee_rate_with_floors_and_tie_ranks():
     net = make_network(5, [(0, 1), (2, 1), (3, 1), (1, 4), (2, 1), (4, 2)],
                        ppm=[5, 1, 300, 2, 100, 3, 7, 4, 100, 5, 9, 6],
-                       base=[10, 0, 1000, 0, 0, 0, 5, 0, 2000, 0, 1, 0])
+                       base=[10, 0, 1000, 0, 0, 0, 5, 0, 2000, 0, 1, 0],
+                       cltv=list(range(30, 42)), htlc_min=list(range(1000, 1012)),
+                       htlc_max=list(range(10**8, 10**8 + 12)))
     g = dict(zip(GRAPH_FIELDS, graph_arrays(net)))
+    # the packed incoming lists hold each direction's own gossip
+    mine = column(g, "in", "dir")
+    capacity = net.direction_capacity_msat()
+    for name, values in (("src", net.dir_src), ("capacity_msat", capacity),
+                         ("fee_base_msat", net.fee_base_msat), ("fee_rate_ppm", net.fee_rate_ppm),
+                         ("cltv_delta", net.cltv_delta), ("htlc_min_msat", net.htlc_min_msat),
+                         ("htlc_max_msat", net.htlc_max_msat)):
+        assert column(g, "in", name).tolist() == values[mine].tolist(), name
     for side, ends, node_of in (("in", "in_ptr", net.dir_dst), ("fwd", "fwd_ptr", net.dir_src)):
-        dirs = g[f"{side}_dir"]
+        dirs = column(g, side, "dir")
         for u in range(net.n_nodes):
             seg = slice(g[ends][u], g[ends][u + 1])
             mine = dirs[seg]
@@ -231,11 +249,11 @@ def reordered(graph, seed):
     for side in ("in", "fwd"):
         ptr = g[f"{side}_ptr"]
         node = np.repeat(np.arange(ptr.size - 1), np.diff(ptr))
-        order = np.lexsort((rng.random(node.size), g[f"{side}_fee_rate_ppm"], node))
+        order = np.lexsort((rng.random(node.size), column(g, side, "fee_rate_ppm"), node))
         for name in GRAPH_FIELDS:
             if name.startswith(side + "_") and name != f"{side}_ptr":
                 g[name] = g[name][order]
-        base = g[f"{side}_fee_base_msat"]
+        base = column(g, side, "fee_base_msat")
         g[f"{side}_base_floor_msat"] = np.array([min(base[k:ptr[node[k] + 1]])
                                                  for k in range(node.size)], np.int64)
     return tuple(g[name] for name in GRAPH_FIELDS)
