@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 from fastsim.kernels._jit import njit
-from fastsim.kernels.heap import EMPTY, heap_pop, heap_push
+from fastsim.kernels.heap import EMPTY, kv_heap_pop, kv_heap_push
 
 # Gossip laid out in the order of the incoming-direction CSR (enabled directions only), so that
 # the search reads each node's incoming directions sequentially: ``in_packed[k]`` holds what it
@@ -48,9 +48,11 @@ GRAPH_FIELDS = ("in_ptr", "in_packed", "dir_dst", "fwd_ptr", "fwd_dir", "fwd_dst
 IN_COLUMNS = ("src", "dir", "capacity_msat", "fee_base_msat", "fee_rate_ppm", "cltv_delta",
               "htlc_min_msat", "htlc_max_msat")
 IN_SRC, IN_DIR, IN_CAPACITY, IN_FEE_BASE, IN_FEE_RATE, IN_CLTV_DELTA, IN_HTLC_MIN, IN_HTLC_MAX = range(8)
+# The searches' queues hold a node v as the value v, and a node u's deferred list (see ``_search``)
+# as -1 - u, which comes before every node of the same key.
 SCRATCH_FIELDS = ("dist", "amt", "prob", "hops", "cltv", "next_dir", "mark", "touched",
-                  "heap_keys", "heap_ties", "heap_vals", "bound", "bound_mark", "bound_touched",
-                  "bound_heap_keys", "bound_heap_ties", "bound_heap_vals", "rank", "resume",
+                  "heap_keys", "heap_vals", "bound", "bound_mark", "bound_touched",
+                  "bound_heap_keys", "bound_heap_vals", "rank", "resume",
                   "next_to_source", "bound_resume")
 
 MODEL_FIELDS = ("cost_model", "mu", "apriori", "half_life_s", "attempt_cost_msat", "attempt_cost_ppm")
@@ -94,9 +96,8 @@ def make_scratch(n_nodes: int, n_directions: int):
     return (np.zeros(n_nodes), np.zeros(n_nodes, np.int64), np.zeros(n_nodes),
             np.zeros(n_nodes, np.int32), np.zeros(n_nodes, np.int64), np.full(n_nodes, -1, np.int64),
             np.zeros(n_nodes, np.int8), np.zeros(n_nodes, np.int32), np.zeros(heap),
-            np.zeros(heap, np.int64), np.zeros(heap, np.int64),
-            np.zeros(n_nodes), np.zeros(n_nodes, np.int8), np.zeros(n_nodes, np.int32),
-            np.zeros(heap), np.zeros(heap, np.int64), np.zeros(heap, np.int64),
+            np.zeros(heap, np.int64), np.zeros(n_nodes), np.zeros(n_nodes, np.int8),
+            np.zeros(n_nodes, np.int32), np.zeros(heap), np.zeros(heap, np.int64),
             np.zeros(n_nodes, np.int64), np.zeros(n_nodes, np.int64), np.zeros(n_nodes, np.int8),
             np.zeros(n_nodes, np.int64))
 
@@ -175,7 +176,7 @@ def _reachable(source, target, amount_msat, graph, view, cost_model, scratch):
     amount, so only upper limits exclude a hop): a cheap breadth-first test before a second search."""
     own_spendable, fail_amt = view[0], view[1]
     in_ptr, in_packed = graph[0], graph[1]
-    mark, touched, queue = scratch[6], scratch[7], scratch[10]
+    mark, touched, queue = scratch[6], scratch[7], scratch[9]
     mark[target] = 1
     touched[0] = target
     n_touched = 1
@@ -220,21 +221,21 @@ def _bound_step(source, amount_msat, graph, own_spendable, fail_amt, failed_from
 
     As in the backward search (see ``_search``), a node's outgoing directions are scanned by fee
     rate only while they can still price a node below the queue's least; the rest wait in the
-    queue as one entry of a negative tie. The bounds are the same as a full scan's."""
+    queue as one entry before the nodes of its key. The bounds are the same as a full scan's."""
     fwd_ptr = graph[3]
-    bound_mark, keys, ties, vals = scratch[12], scratch[14], scratch[15], scratch[16]
+    bound_mark, keys, vals = scratch[11], scratch[13], scratch[14]
     u = vals[0]
-    size = heap_pop(keys, ties, vals, size)
+    size = kv_heap_pop(keys, vals, size)
     bound_mark[u] = 2
     size, n_touched = _bound_scan(u, fwd_ptr[u], source, amount_msat, graph, own_spendable,
                                   fail_amt, failed_from, cost_model, mu, lnd_hop_cost, scratch,
                                   size, n_touched)
-    while size > 0 and (ties[0] < 0 or bound_mark[vals[0]] == 2):
+    while size > 0 and (vals[0] < 0 or bound_mark[vals[0]] == 2):
         w = vals[0]
-        deferred = ties[0] < 0
-        size = heap_pop(keys, ties, vals, size)
-        if deferred:
-            size, n_touched = _bound_scan(w, scratch[20][w], source, amount_msat, graph,
+        size = kv_heap_pop(keys, vals, size)
+        if w < 0:
+            w = -1 - w
+            size, n_touched = _bound_scan(w, scratch[18][w], source, amount_msat, graph,
                                           own_spendable, fail_amt, failed_from, cost_model, mu,
                                           lnd_hop_cost, scratch, size, n_touched)
     return size, n_touched, fwd_ptr[u + 1] - fwd_ptr[u]
@@ -247,8 +248,8 @@ def _bound_scan(u, pos, source, amount_msat, graph, own_spendable, fail_amt, fai
     price a node below the queue's least (the sender's own, which cost nothing, all at once)."""
     fwd_ptr, fwd_dir, fwd_dst, fwd_capacity, fwd_fee_base, fwd_fee_rate, fwd_htlc_max = graph[3:10]
     fwd_base_floor_msat = graph[12]
-    bound, bound_mark, bound_touched, keys, ties, vals = scratch[11:17]
-    bound_resume = scratch[20]
+    bound, bound_mark, bound_touched, keys, vals = scratch[10:15]
+    bound_resume = scratch[18]
     hop_floor = bound[u] + (lnd_hop_cost if cost_model == COST_LND else 0.0)
     u_failures = failed_from[u] > 0
     for i in range(pos, fwd_ptr[u + 1]):
@@ -256,7 +257,7 @@ def _bound_scan(u, pos, source, amount_msat, graph, own_spendable, fail_amt, fai
             floor = _key_floor(hop_floor, fwd_base_floor_msat[i], fwd_fee_rate[i], amount_msat)
             if floor > keys[0]:
                 bound_resume[u] = i
-                return heap_push(keys, ties, vals, size, floor, np.int64(-1), np.int64(u)), n_touched
+                return kv_heap_push(keys, vals, size, floor, np.int64(-1 - u)), n_touched
         v = fwd_dst[i]
         if bound_mark[v] == 2 or amount_msat > fwd_htlc_max[i]:
             continue
@@ -285,7 +286,7 @@ def _bound_scan(u, pos, source, amount_msat, graph, own_spendable, fail_amt, fai
             continue
         bound_mark[v] = 1
         bound[v] = new_bound
-        size = heap_push(keys, ties, vals, size, new_bound, np.int64(v), np.int64(v))
+        size = kv_heap_push(keys, vals, size, new_bound, np.int64(v))
     return size, n_touched
 
 
@@ -304,7 +305,7 @@ def block_scratch_row(block_scratch, b):
             block_scratch[8][b], block_scratch[9][b], block_scratch[10][b], block_scratch[11][b],
             block_scratch[12][b], block_scratch[13][b], block_scratch[14][b],
             block_scratch[15][b], block_scratch[16][b], block_scratch[17][b],
-            block_scratch[18][b], block_scratch[19][b], block_scratch[20][b])
+            block_scratch[18][b])
 
 
 @njit(inline="always")
@@ -349,7 +350,7 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
 
     A settled node's incoming directions are scanned by fee rate, and only while what they charge
     at least (``_key_floor``) keeps their key within the queue's least: the rest wait in the queue
-    as one entry keyed on that floor (a negative tie, so it comes before nodes of the same key).
+    as one entry keyed on that floor (the value -1 - u, so it comes before nodes of the same key).
     A direction's relaxation is therefore made before any node it could improve is settled, and
     on equal cost the label of the earliest relaxation in settle-then-CSR order wins (``rank``),
     as if every node's directions were scanned in full when it was settled: the labels, the route
@@ -358,9 +359,9 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
     in_ptr, in_packed, dir_dst = graph[:3]
     fwd_ptr, fwd_dst = graph[3], graph[5]
     in_tie_rank, in_base_floor_msat = graph[10], graph[11]
-    dist, amt, prob, hops, cltv, next_dir, mark, touched, heap_keys, heap_ties, heap_vals = scratch[:11]
-    bound, bound_mark, bound_touched, bound_keys, bound_ties, bound_vals = scratch[11:17]
-    rank, resume, next_to_source = scratch[17], scratch[18], scratch[19]
+    dist, amt, prob, hops, cltv, next_dir, mark, touched, heap_keys, heap_vals = scratch[:10]
+    bound, bound_mark, bound_touched, bound_keys, bound_vals = scratch[10:15]
+    rank, resume, next_to_source = scratch[15], scratch[16], scratch[17]
     own_spendable, fail_amt, fwd_fail_amt, fail_age_s = view[0], view[1], view[2], view[3]
     failed_into, failed_from = view[5], view[6]
     cost_model, mu, apriori, half_life_s, attempt_cost_msat, attempt_cost_ppm = model
@@ -386,7 +387,7 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
         bound_mark[source] = 1
         bound_touched[0] = source
         n_bound_touched = np.int64(1)  # not a literal: see UNLIMITED
-        bound_size = heap_push(bound_keys, bound_ties, bound_vals, EMPTY, 0.0, np.int64(source), np.int64(source))
+        bound_size = kv_heap_push(bound_keys, bound_vals, EMPTY, 0.0, np.int64(source))
         radius = 0.0
     bound_scans = 0
     scans = 0
@@ -403,7 +404,7 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
     mark[target] = 1
     touched[n_touched] = target
     n_touched += 1
-    size = heap_push(heap_keys, heap_ties, heap_vals, EMPTY, 0.0, np.int64(target), np.int64(target))
+    size = kv_heap_push(heap_keys, heap_vals, EMPTY, 0.0, np.int64(target))
     pruned = False
     found = False
     n_settled = 0
@@ -419,9 +420,10 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
             continue
         key = heap_keys[0]
         u = heap_vals[0]
-        deferred = heap_ties[0] < 0
-        size = heap_pop(heap_keys, heap_ties, heap_vals, size)
+        deferred = u < 0
+        size = kv_heap_pop(heap_keys, heap_vals, size)
         if deferred:
+            u = -1 - u
             pos = resume[u]  # the rest of u's incoming directions
             own_pass = False
         else:
@@ -432,7 +434,7 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
             current = dist[u] + _lower_bound(u, bound, bound_mark, radius)
             if current > key:
                 if current < np.inf:
-                    size = heap_push(heap_keys, heap_ties, heap_vals, size, current, np.int64(u), np.int64(u))
+                    size = kv_heap_push(heap_keys, heap_vals, size, current, np.int64(u))
                 continue
             mark[u] = 2
             rank[u] = n_settled  # a settled node's rank is its place in the settle order
@@ -467,8 +469,7 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
                                    hop_amount)
                 if size > 0 and floor > heap_keys[0]:
                     resume[u] = pos
-                    size = heap_push(heap_keys, heap_ties, heap_vals, size, floor, np.int64(-1),
-                                     np.int64(u))
+                    size = kv_heap_push(heap_keys, heap_vals, size, floor, np.int64(-1 - u))
                     break
             k = pos
             pos += 1
@@ -539,8 +540,7 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
             hops[v] = hops[u] + 1
             cltv[v] = new_cltv
             next_dir[v] = e
-            size = heap_push(heap_keys, heap_ties, heap_vals, size, new_dist + lower, np.int64(v),
-                             np.int64(v))
+            size = kv_heap_push(heap_keys, heap_vals, size, new_dist + lower, np.int64(v))
     for i in range(fwd_ptr[source], fwd_ptr[source + 1]):
         next_to_source[fwd_dst[i]] = 0
 
