@@ -1,5 +1,5 @@
-"""Binary min-heaps over parallel arrays: ordered by (key, tie) for the event queue, by (key, value)
-for the route searches."""
+"""A binary min-heap over parallel arrays, ordered by (key, tie): used for the event queue and the
+route searches (whose values are their own ties: they pass one array as both)."""
 
 import numpy as np
 
@@ -57,44 +57,3 @@ def heap_pop(keys, ties, vals, size):
         vals[i] = val
     return size
 
-
-@njit
-def kv_heap_push(keys, vals, size, key, val):
-    """Insert (key, val) into a min-heap over two arrays ordered by (key, val), the value breaking
-    ties (the searches' heaps, where a value is a node); returns the new size."""
-    i = size
-    while i > 0:
-        parent = (i - 1) >> 1
-        if _less(keys[parent], vals[parent], key, val):
-            break
-        keys[i] = keys[parent]
-        vals[i] = vals[parent]
-        i = parent
-    keys[i] = key
-    vals[i] = val
-    return size + 1
-
-
-@njit
-def kv_heap_pop(keys, vals, size):
-    """Remove the top entry of a ``kv_heap_push`` heap (read it from index 0 first); returns the
-    new size."""
-    size -= 1
-    key = keys[size]
-    val = vals[size]
-    i = 0
-    while True:
-        child = 2 * i + 1
-        if child >= size:
-            break
-        if child + 1 < size and _less(keys[child + 1], vals[child + 1], keys[child], vals[child]):
-            child += 1
-        if _less(key, val, keys[child], vals[child]):
-            break
-        keys[i] = keys[child]
-        vals[i] = vals[child]
-        i = child
-    if size > 0:
-        keys[i] = key
-        vals[i] = val
-    return size

@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 from fastsim.kernels._jit import njit
-from fastsim.kernels.heap import EMPTY, kv_heap_pop, kv_heap_push
+from fastsim.kernels.heap import EMPTY, heap_pop, heap_push
 
 # Gossip laid out in the order of the incoming-direction CSR (enabled directions only), so that
 # the search reads each node's incoming directions sequentially: ``in_packed[k]`` holds what it
@@ -49,7 +49,8 @@ IN_COLUMNS = ("src", "dir", "capacity_msat", "fee_base_msat", "fee_rate_ppm", "c
               "htlc_min_msat", "htlc_max_msat")
 IN_SRC, IN_DIR, IN_CAPACITY, IN_FEE_BASE, IN_FEE_RATE, IN_CLTV_DELTA, IN_HTLC_MIN, IN_HTLC_MAX = range(8)
 # The searches' queues hold a node v as the value v, and a node u's deferred list (see ``_search``)
-# as -1 - u, which comes before every node of the same key.
+# as -1 - u, which comes before every node of the same key; the value is its own tie (one array
+# passed as both).
 SCRATCH_FIELDS = ("dist", "amt", "prob", "hops", "cltv", "next_dir", "mark", "touched",
                   "heap_keys", "heap_vals", "bound", "bound_mark", "bound_touched",
                   "bound_heap_keys", "bound_heap_vals", "rank", "resume",
@@ -225,14 +226,14 @@ def _bound_step(source, amount_msat, graph, own_spendable, fail_amt, failed_from
     fwd_ptr = graph[3]
     bound_mark, keys, vals = scratch[11], scratch[13], scratch[14]
     u = vals[0]
-    size = kv_heap_pop(keys, vals, size)
+    size = heap_pop(keys, vals, vals, size)
     bound_mark[u] = 2
     size, n_touched = _bound_scan(u, fwd_ptr[u], source, amount_msat, graph, own_spendable,
                                   fail_amt, failed_from, cost_model, mu, lnd_hop_cost, scratch,
                                   size, n_touched)
     while size > 0 and (vals[0] < 0 or bound_mark[vals[0]] == 2):
         w = vals[0]
-        size = kv_heap_pop(keys, vals, size)
+        size = heap_pop(keys, vals, vals, size)
         if w < 0:
             w = -1 - w
             size, n_touched = _bound_scan(w, scratch[18][w], source, amount_msat, graph,
@@ -257,7 +258,8 @@ def _bound_scan(u, pos, source, amount_msat, graph, own_spendable, fail_amt, fai
             floor = _key_floor(hop_floor, fwd_base_floor_msat[i], fwd_fee_rate[i], amount_msat)
             if floor > keys[0]:
                 bound_resume[u] = i
-                return kv_heap_push(keys, vals, size, floor, np.int64(-1 - u)), n_touched
+                deferred = np.int64(-1 - u)
+                return heap_push(keys, vals, vals, size, floor, deferred, deferred), n_touched
         v = fwd_dst[i]
         if bound_mark[v] == 2 or amount_msat > fwd_htlc_max[i]:
             continue
@@ -286,7 +288,7 @@ def _bound_scan(u, pos, source, amount_msat, graph, own_spendable, fail_amt, fai
             continue
         bound_mark[v] = 1
         bound[v] = new_bound
-        size = kv_heap_push(keys, vals, size, new_bound, np.int64(v))
+        size = heap_push(keys, vals, vals, size, new_bound, np.int64(v), np.int64(v))
     return size, n_touched
 
 
@@ -387,7 +389,8 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
         bound_mark[source] = 1
         bound_touched[0] = source
         n_bound_touched = np.int64(1)  # not a literal: see UNLIMITED
-        bound_size = kv_heap_push(bound_keys, bound_vals, EMPTY, 0.0, np.int64(source))
+        bound_size = heap_push(bound_keys, bound_vals, bound_vals, EMPTY, 0.0, np.int64(source),
+                               np.int64(source))
         radius = 0.0
     bound_scans = 0
     scans = 0
@@ -404,7 +407,8 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
     mark[target] = 1
     touched[n_touched] = target
     n_touched += 1
-    size = kv_heap_push(heap_keys, heap_vals, EMPTY, 0.0, np.int64(target))
+    size = heap_push(heap_keys, heap_vals, heap_vals, EMPTY, 0.0, np.int64(target),
+                     np.int64(target))
     pruned = False
     found = False
     n_settled = 0
@@ -421,7 +425,7 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
         key = heap_keys[0]
         u = heap_vals[0]
         deferred = u < 0
-        size = kv_heap_pop(heap_keys, heap_vals, size)
+        size = heap_pop(heap_keys, heap_vals, heap_vals, size)
         if deferred:
             u = -1 - u
             pos = resume[u]  # the rest of u's incoming directions
@@ -434,7 +438,8 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
             current = dist[u] + _lower_bound(u, bound, bound_mark, radius)
             if current > key:
                 if current < np.inf:
-                    size = kv_heap_push(heap_keys, heap_vals, size, current, np.int64(u))
+                    size = heap_push(heap_keys, heap_vals, heap_vals, size, current, np.int64(u),
+                                     np.int64(u))
                 continue
             mark[u] = 2
             rank[u] = n_settled  # a settled node's rank is its place in the settle order
@@ -469,7 +474,8 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
                                    hop_amount)
                 if size > 0 and floor > heap_keys[0]:
                     resume[u] = pos
-                    size = kv_heap_push(heap_keys, heap_vals, size, floor, np.int64(-1 - u))
+                    size = heap_push(heap_keys, heap_vals, heap_vals, size, floor,
+                                     np.int64(-1 - u), np.int64(-1 - u))
                     break
             k = pos
             pos += 1
@@ -540,7 +546,8 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
             hops[v] = hops[u] + 1
             cltv[v] = new_cltv
             next_dir[v] = e
-            size = kv_heap_push(heap_keys, heap_vals, size, new_dist + lower, np.int64(v))
+            size = heap_push(heap_keys, heap_vals, heap_vals, size, new_dist + lower, np.int64(v),
+                             np.int64(v))
     for i in range(fwd_ptr[source], fwd_ptr[source + 1]):
         next_to_source[fwd_dst[i]] = 0
 

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from fastsim.kernels._jit import from_python
 from fastsim.engine import graph_arrays
-from fastsim.kernels.heap import kv_heap_push
+from fastsim.kernels.heap import heap_push
 from fastsim.kernels.routing import (
     COST_FEE,
     COST_LND,
@@ -36,7 +36,7 @@ from tests.naive import (
 from tests.strategies import channel_ends, per_direction
 
 # the kernels Python calls here, with the CPython wrapper the package's copies go without
-kv_heap_push = from_python(kv_heap_push)
+heap_push = from_python(heap_push)
 _bound_step = from_python(_bound_step)
 find_route = from_python(find_route)
 lnd_hop_floor = from_python(lnd_hop_floor)
@@ -326,7 +326,7 @@ def test_goal_directed_search_matches_plain_dijkstra(case, model, age, max_hops)
     scratch = make_scratch(net.n_nodes, net.n_directions)
     bound, bound_mark, _, keys, vals = scratch[10:15]
     bound_mark[0] = 1
-    size, n_touched = kv_heap_push(keys, vals, 0, 0.0, 0), 1
+    size, n_touched = heap_push(keys, vals, vals, 0, 0.0, 0, 0), 1
     while size > 0:
         size, n_touched, _ = _bound_step(0, amount, graph_arrays(net), own, fail_amt,
                                          view(net, own, fail_amt, age)[6], model, 1.0,
