@@ -32,6 +32,7 @@ import numpy as np
 
 from fastsim.kernels._jit import njit
 from fastsim.kernels.heap import EMPTY, heap_pop, heap_push
+from fastsim.kernels.prefetch import prefetch
 
 # Gossip laid out in the order of the incoming-direction CSR (enabled directions only), so that
 # the search reads each node's incoming directions sequentially: ``in_packed[k]`` holds what it
@@ -47,7 +48,8 @@ GRAPH_FIELDS = ("in_ptr", "in_packed", "dir_dst", "fwd_ptr", "fwd_dir", "fwd_dst
                 "in_tie_rank", "in_base_floor_msat", "fwd_base_floor_msat")
 IN_COLUMNS = ("src", "dir", "capacity_msat", "fee_base_msat", "fee_rate_ppm", "cltv_delta",
               "htlc_min_msat", "htlc_max_msat")
-IN_SRC, IN_DIR, IN_CAPACITY, IN_FEE_BASE, IN_FEE_RATE, IN_CLTV_DELTA, IN_HTLC_MIN, IN_HTLC_MAX = range(8)
+(IN_SRC, IN_DIR, IN_CAPACITY, IN_FEE_BASE, IN_FEE_RATE, IN_CLTV_DELTA, IN_HTLC_MIN,
+ IN_HTLC_MAX) = range(8)
 # The searches' queues hold a node v as the value v, and a node u's deferred list (see ``_search``)
 # as -1 - u, which comes before every node of the same key; the value is its own tie (one array
 # passed as both).
@@ -426,6 +428,13 @@ def _search(source, target, amount_msat, graph, view, model, fee_budget_msat, ma
         u = heap_vals[0]
         deferred = u < 0
         size = heap_pop(heap_keys, heap_vals, heap_vals, size)
+        if size > 0:
+            # the list the queue's next entry will likely read: loaded while u's is scanned
+            w = heap_vals[0]
+            at = in_ptr[w] if w >= 0 else resume[-1 - w]
+            prefetch(in_packed, at)
+            prefetch(in_tie_rank, at)
+            prefetch(in_base_floor_msat, at)
         if deferred:
             u = -1 - u
             pos = resume[u]  # the rest of u's incoming directions
